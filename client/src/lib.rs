@@ -1,0 +1,1 @@
+//! Client crate for redis-databroker (see issue: client crate).

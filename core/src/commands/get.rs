@@ -1,0 +1,41 @@
+//! `DB.GET <ns> <type> <id> [FORMAT MAP|PROTO]`
+
+use super::{arity, expect_kind};
+use crate::args::{is_word, parse_name, Opts};
+use crate::error::{DbError, DbResult};
+use crate::keys::{record_field, Keys};
+use crate::record::{self, show, Format};
+use crate::reply::Reply;
+use crate::store::{KeyKind, Store};
+
+/// Parses `[FORMAT MAP|PROTO]` (the only option).
+pub fn parse_format_only(rest: &[&[u8]]) -> DbResult<Format> {
+    let mut format = Format::Map;
+    let mut opts = Opts::new(rest);
+    while let Some(name) = opts.next_name() {
+        if is_word(name, "FORMAT") {
+            format = opts.format()?;
+        } else {
+            return Err(DbError::Syntax);
+        }
+    }
+    Ok(format)
+}
+
+/// Runs `DB.GET`: the current record, or null.
+pub fn run(store: &mut impl Store, args: &[&[u8]]) -> DbResult<Reply> {
+    arity(args.len() >= 3)?;
+    let keys = Keys::new(args[0]);
+    let rtype = parse_name(args[1], "type")?;
+    let id = parse_name(args[2], "id")?;
+    let format = parse_format_only(&args[3..])?;
+    let records = keys.records();
+    expect_kind(store, &records, KeyKind::Hash)?;
+    let field = record_field(rtype, id);
+    let Some(bytes) = store.hget(&records, &field) else { return Ok(Reply::Null) };
+    let rec = record::decode(&bytes, || format!("{} field {}", show(&records), show(&field)))?;
+    if rec.r#type != rtype || rec.id != id {
+        return Ok(Reply::Null); // the field belongs to another (type, id)
+    }
+    Ok(record::record_reply(&rec, &bytes, format))
+}

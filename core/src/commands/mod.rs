@@ -1,0 +1,66 @@
+//! The `DB.*` commands over a [`Store`]. Each command module has a `run`
+//! taking the arguments after the command name (`args[0]` is the namespace)
+//! and returning the reply. Every command reads and validates everything
+//! first and writes only in [`txn::Txn::commit`], so a failed command
+//! changes nothing.
+
+pub mod capacity;
+pub mod delete;
+pub mod get;
+pub mod lease;
+pub mod options;
+pub mod put;
+pub mod state;
+pub mod txn;
+pub mod versions;
+
+#[cfg(test)]
+mod tests;
+
+use crate::error::{DbError, DbResult};
+use crate::store::{KeyKind, Store};
+
+/// What a command may need from outside the keyspace: the clock, randomness
+/// and configuration. Read once per command, so a command is deterministic
+/// given its `Env`.
+#[derive(Debug, Clone, Copy)]
+pub struct Env {
+    /// Now, in microseconds since the Unix epoch (one clock reading per command).
+    pub now_us: i64,
+    /// A random number (for a new namespace's server version).
+    pub random: u64,
+    /// `databroker.changes-ttl-ms` (0 = keep changes forever).
+    pub changes_ttl_ms: u64,
+    /// `databroker.max-count`.
+    pub max_count: u64,
+}
+
+impl Env {
+    /// An `Env` at time `now_us` with default configuration, for tests.
+    pub fn at(now_us: i64) -> Self {
+        Env {
+            now_us,
+            random: 0x5eed_1234_abcd,
+            changes_ttl_ms: 0,
+            max_count: 10_000,
+        }
+    }
+}
+
+/// Fails with `WRONGTYPE` unless `key` is missing or of kind `want`.
+pub fn expect_kind(store: &mut impl Store, key: &[u8], want: KeyKind) -> DbResult<()> {
+    match store.kind(key) {
+        KeyKind::Missing => Ok(()),
+        k if k == want => Ok(()),
+        _ => Err(DbError::WrongType),
+    }
+}
+
+/// Fails with the standard arity error unless `ok`.
+pub fn arity(ok: bool) -> DbResult<()> {
+    if ok {
+        Ok(())
+    } else {
+        Err(DbError::WrongArity)
+    }
+}

@@ -1,0 +1,232 @@
+//! Unit tests of the command logic against the in-memory store.
+
+use super::*;
+use crate::memstore::MemoryStore;
+use crate::pb::Record;
+use crate::record::decode;
+use crate::reply::Reply;
+use crate::store::Store;
+use crate::keys::Keys;
+
+const NS: &[u8] = b"{t}";
+
+fn argv<'a>(a: &'a [&'a str]) -> Vec<&'a [u8]> {
+    a.iter().map(|s| s.as_bytes()).collect()
+}
+
+fn put(s: &mut MemoryStore, now: i64, a: &[&str]) -> DbResult<Reply> {
+    let mut v: Vec<&[u8]> = vec![NS];
+    v.extend(argv(a));
+    put::run(s, Env::at(now), &v).map(|(r, _)| r)
+}
+
+fn del(s: &mut MemoryStore, now: i64, a: &[&str]) -> DbResult<Reply> {
+    let mut v: Vec<&[u8]> = vec![NS];
+    v.extend(argv(a));
+    delete::run(s, Env::at(now), &v).map(|(r, _)| r)
+}
+
+fn versions_of(r: &Reply) -> Vec<i64> {
+    r.as_array().unwrap()[2].as_array().unwrap().iter().map(|v| v.as_int().unwrap()).collect()
+}
+
+fn changes(s: &mut MemoryStore) -> Vec<Record> {
+    let k = Keys::new(NS).changes();
+    s.zrange_from(&k, crate::store::Bound::Incl(f64::NEG_INFINITY), usize::MAX)
+        .into_iter()
+        .map(|(m, _)| decode(&m, String::new).unwrap())
+        .collect()
+}
+
+fn live_ids(s: &mut MemoryStore, t: &str) -> Vec<String> {
+    let k = Keys::new(NS).type_changes(t.as_bytes());
+    s.zrange_from(&k, crate::store::Bound::Incl(f64::NEG_INFINITY), usize::MAX)
+        .into_iter()
+        .map(|(m, _)| String::from_utf8(m).unwrap())
+        .collect()
+}
+
+#[test]
+fn put_issues_gapless_versions_and_one_clock_reading() {
+    let mut s = MemoryStore::new();
+    let r = put(&mut s, 1_000_000, &["t", "a", "x", "t", "b", "y"]).unwrap();
+    assert_eq!(versions_of(&r), [1, 2]);
+    let sv = r.as_array().unwrap()[0].as_int().unwrap();
+    assert!(sv > 0);
+    assert_eq!(r.as_array().unwrap()[1], Reply::Int(1_000_000));
+    let r = put(&mut s, 2_000_000, &["u", "a", "z"]).unwrap();
+    assert_eq!(versions_of(&r), [3]);
+    assert_eq!(r.as_array().unwrap()[0].as_int().unwrap(), sv, "server_version never changes");
+    let ch = changes(&mut s);
+    assert_eq!(ch.iter().map(|r| r.version).collect::<Vec<_>>(), [1, 2, 3]);
+    assert_eq!(s.get(&Keys::new(NS).last_version()), Some(b"3".to_vec()));
+    assert_eq!(s.published.last().unwrap().1, b"3");
+    assert_eq!(s.smembers(&Keys::new(NS).record_types()), [b"t".to_vec(), b"u".to_vec()]);
+}
+
+#[test]
+fn get_both_formats() {
+    let mut s = MemoryStore::new();
+    put(&mut s, 5, &["t", "a\0b", "payload"]).unwrap();
+    let r = get::run(&mut s, &[NS, b"t", b"a\0b"]).unwrap();
+    let Reply::Map(m) = r else { panic!() };
+    assert_eq!(m[1].1, Reply::Bulk(b"a\0b".to_vec()));
+    assert_eq!(m[5].1, Reply::Bulk(b"payload".to_vec()));
+    let Reply::Bulk(b) = get::run(&mut s, &[NS, b"t", b"a\0b", b"format", b"proto"]).unwrap() else { panic!() };
+    assert_eq!(decode(&b, String::new).unwrap().version, 1);
+    assert_eq!(get::run(&mut s, &[NS, b"t", b"zz"]).unwrap(), Reply::Null);
+    assert_eq!(get::run(&mut s, &[NS, b"t", b"a", b"FORMAT"]), Err(DbError::Syntax));
+    assert_eq!(get::run(&mut s, &[NS, b"t", b"a", b"BOGUS", b"x"]), Err(DbError::Syntax));
+}
+
+#[test]
+fn delete_writes_tombstones_with_last_data() {
+    let mut s = MemoryStore::new();
+    put(&mut s, 5, &["t", "a", "payload"]).unwrap();
+    let r = del(&mut s, 7, &["t", "a", "t", "a", "t", "never"]).unwrap();
+    assert_eq!(versions_of(&r), [2, 3, 4]);
+    let ch = changes(&mut s);
+    assert_eq!(ch[1].data.as_ref().unwrap().value, b"payload");
+    assert!(ch[2].data.is_none(), "second delete of the same id carries no data");
+    assert!(ch[3].data.is_none());
+    assert_eq!(crate::record::micros(ch[1].deleted_at.as_ref().unwrap()), 7);
+    assert_eq!(get::run(&mut s, &[NS, b"t", b"a"]).unwrap(), Reply::Null);
+    assert!(live_ids(&mut s, "t").is_empty());
+    assert!(s.keys.get(&Keys::new(NS).records()).is_none());
+}
+
+#[test]
+fn conflicting_fields_are_refused_without_writes() {
+    let mut s = MemoryStore::new();
+    put(&mut s, 5, &["a/b", "c", "x"]).unwrap();
+    let before = s.keys.clone();
+    s.writes.clear();
+    let e = put(&mut s, 6, &["a", "b/c", "y"]).unwrap_err();
+    assert_eq!(e.code(), "CONFLICT");
+    let e = del(&mut s, 6, &["a", "b/c"]).unwrap_err();
+    assert_eq!(e.code(), "CONFLICT");
+    let e = put(&mut s, 6, &["q/r", "s", "1", "q", "r/s", "2"]).unwrap_err();
+    assert_eq!(e.code(), "CONFLICT");
+    assert!(s.writes.is_empty());
+    assert_eq!(s.keys, before);
+    // The same (type, id) twice is fine: last wins.
+    put(&mut s, 7, &["q", "r", "1", "q", "r", "2"]).unwrap();
+    let Reply::Map(m) = get::run(&mut s, &[NS, b"q", b"r"]).unwrap() else { panic!() };
+    assert_eq!(m[5].1, Reply::Bulk(b"2".to_vec()));
+}
+
+#[test]
+fn bad_arguments_and_wrong_types() {
+    let mut s = MemoryStore::new();
+    assert_eq!(put(&mut s, 1, &["t", "a"]), Err(DbError::WrongArity));
+    assert!(put(&mut s, 1, &["", "a", "x"]).unwrap_err().to_string().starts_with("ERR type"));
+    s.keys.insert(Keys::new(NS).changes(), crate::memstore::Value::Other);
+    assert_eq!(put(&mut s, 1, &["t", "a", "x"]), Err(DbError::WrongType));
+    s.keys.clear();
+    s.keys.insert(Keys::new(NS).type_changes(b"t"), crate::memstore::Value::Other);
+    assert_eq!(put(&mut s, 1, &["t", "a", "x"]), Err(DbError::WrongType));
+    assert_eq!(put(&mut s, 1, &["u", "a", "x"]).map(|_| ()), Ok(()));
+    s.keys.insert(Keys::new(NS).last_version(), crate::memstore::Value::Str(b"x".to_vec(), None));
+    assert_eq!(put(&mut s, 1, &["u", "a", "x"]).unwrap_err().code(), "CORRUPT");
+}
+
+#[test]
+fn corrupt_record_is_reported() {
+    let mut s = MemoryStore::new();
+    s.hset(&Keys::new(NS).records(), &[(b"t/a", b"\xff\xff")]);
+    assert_eq!(get::run(&mut s, &[NS, b"t", b"a"]).unwrap_err().code(), "CORRUPT");
+    assert_eq!(put(&mut s, 1, &["t", "a", "x"]).unwrap_err().code(), "CORRUPT");
+    assert_eq!(del(&mut s, 1, &["t", "a"]).unwrap_err().code(), "CORRUPT");
+}
+
+#[test]
+fn capacity_evicts_oldest_then_by_id() {
+    let mut s = MemoryStore::new();
+    put(&mut s, 1_000_000, &["t", "old", "1"]).unwrap();
+    put(&mut s, 2_000_000, &["t", "b", "2", "t", "a", "3"]).unwrap();
+    options::set(&mut s, Env::at(3_000_000), &[NS, b"t", b"CAPACITY", b"2"]).unwrap();
+    assert_eq!(live_ids(&mut s, "t"), ["a", "b"]);
+    let ch = changes(&mut s);
+    let last = ch.last().unwrap();
+    assert_eq!((last.version, last.id.as_str()), (4, "old"));
+    assert!(last.deleted_at.is_some());
+    assert_eq!(last.data.as_ref().unwrap().value, b"1");
+    // A put over capacity evicts the oldest (ties by id): a before b.
+    let r = put(&mut s, 4_000_000, &["t", "c", "4"]).unwrap();
+    assert_eq!(versions_of(&r), [5]);
+    assert_eq!(live_ids(&mut s, "t"), ["b", "c"]);
+    assert_eq!(changes(&mut s).last().unwrap().id, "a");
+    // A batch larger than capacity keeps the last ids by (score, id).
+    put(&mut s, 5_000_000, &["t", "z", "5", "t", "y", "6", "t", "x", "7"]).unwrap();
+    assert_eq!(live_ids(&mut s, "t"), ["y", "z"]);
+    assert_eq!(
+        get::run(&mut s, &[NS, b"t", b"x"]).unwrap(),
+        Reply::Null,
+        "x was put and evicted by the same command"
+    );
+    // Re-putting an existing id moves it to the newest position.
+    put(&mut s, 6_000_000, &["t", "y", "8"]).unwrap();
+    put(&mut s, 7_000_000, &["t", "w", "9"]).unwrap();
+    assert_eq!(live_ids(&mut s, "t"), ["y", "w"], "ordered by modified_at");
+    // Versions stay gapless through all of it.
+    let vs: Vec<u64> = changes(&mut s).iter().map(|r| r.version).collect();
+    assert_eq!(vs, (1..=vs.len() as u64).collect::<Vec<_>>());
+}
+
+#[test]
+fn capacity_drops_stale_members_without_counting_them() {
+    let mut s = MemoryStore::new();
+    put(&mut s, 1_000_000, &["t", "a", "1", "t", "b", "2"]).unwrap();
+    // A Go-written leftover: an id in changes.t with no record.
+    s.zadd(&Keys::new(NS).type_changes(b"t"), &[(0.5, b"ghost")]);
+    options::set(&mut s, Env::at(2_000_000), &[NS, b"t", b"CAPACITY", b"2"]).unwrap();
+    assert_eq!(live_ids(&mut s, "t"), ["a", "b"]);
+    assert_eq!(changes(&mut s).len(), 2, "no tombstone for a stale member");
+}
+
+#[test]
+fn options_round_trip() {
+    let mut s = MemoryStore::new();
+    assert_eq!(options::get(&mut s, &[NS, b"t"]).unwrap(), Reply::Map(vec![]));
+    options::set(&mut s, Env::at(1), &[NS, b"t", b"capacity", b"10"]).unwrap();
+    assert_eq!(
+        options::get(&mut s, &[NS, b"t"]).unwrap(),
+        Reply::Map(vec![(Reply::text("capacity"), Reply::Int(10))])
+    );
+    options::set(&mut s, Env::at(1), &[NS, b"t"]).unwrap();
+    assert_eq!(options::get(&mut s, &[NS, b"t"]).unwrap(), Reply::Map(vec![]));
+    assert!(options::set(&mut s, Env::at(1), &[NS, b"t", b"CAPACITY", b"-1"]).is_err());
+    assert_eq!(options::set(&mut s, Env::at(1), &[NS, b"t", b"CAP"]).unwrap_err(), DbError::Syntax);
+}
+
+#[test]
+fn leases() {
+    let mut s = MemoryStore::new();
+    let l = |s: &mut MemoryStore, id: &str, ttl: &str| {
+        lease::lease(s, Env::at(1_000_000), &[NS, b"n", id.as_bytes(), ttl.as_bytes()]).unwrap()
+    };
+    assert_eq!(l(&mut s, "a", "100"), Reply::Int(1));
+    assert_eq!(s.keys.get(&Keys::new(NS).lease(b"n")), Some(&crate::memstore::Value::Str(b"a".to_vec(), Some(1100))));
+    assert_eq!(l(&mut s, "b", "100"), Reply::Int(0));
+    assert_eq!(l(&mut s, "a", "200"), Reply::Int(1));
+    assert_eq!(l(&mut s, "b", "0"), Reply::Int(0));
+    assert_eq!(l(&mut s, "a", "0"), Reply::Int(0));
+    assert_eq!(l(&mut s, "b", "100"), Reply::Int(1));
+    assert_eq!(lease::release(&mut s, &[NS, b"n", b"a"]).unwrap(), Reply::Int(0));
+    assert_eq!(lease::release(&mut s, &[NS, b"n", b"b"]).unwrap(), Reply::Int(1));
+    assert!(lease::lease(&mut s, Env::at(1), &[NS, b"n", b"a", b"x"]).is_err());
+}
+
+#[test]
+fn versions_and_types() {
+    let mut s = MemoryStore::new();
+    let v = versions::versions(&mut s, &[NS]).unwrap();
+    assert_eq!(v, Reply::Array(vec![Reply::Int(0), Reply::Int(1), Reply::Int(0)]));
+    put(&mut s, 1, &["b", "1", "x", "a", "1", "x"]).unwrap();
+    let v = versions::versions(&mut s, &[NS]).unwrap();
+    assert_eq!(v.as_array().unwrap()[1..], [Reply::Int(1), Reply::Int(2)]);
+    assert_eq!(
+        versions::types(&mut s, &[NS]).unwrap(),
+        Reply::Array(vec![Reply::text("a"), Reply::text("b")])
+    );
+}

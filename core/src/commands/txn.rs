@@ -1,0 +1,249 @@
+//! A write transaction: versions are issued and changes collected in memory,
+//! then [`Txn::commit`] applies them all (the only place commands write).
+
+use std::collections::BTreeMap;
+
+use prost_types::Any;
+
+use super::state::{self, NsState};
+use super::{expect_kind, Env};
+use crate::error::{DbError, DbResult};
+use crate::keys::{record_field, Keys};
+use crate::pb::Record;
+use crate::record::{self, type_score};
+use crate::reply::Reply;
+use crate::store::{KeyKind, Store};
+use crate::MAX_VERSION;
+
+/// Counts of what a committed transaction wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteStats {
+    /// Records put.
+    pub puts: u64,
+    /// Tombstones written by deletes.
+    pub deletes: u64,
+    /// Tombstones written by capacity eviction.
+    pub evictions: u64,
+}
+
+/// The pending writes of one command to one namespace.
+pub struct Txn<'k> {
+    keys: &'k Keys,
+    env: Env,
+    state: NsState,
+    next: u64,
+    changes: Vec<(u64, Vec<u8>)>,
+    record_sets: Vec<(Vec<u8>, Vec<u8>)>,
+    record_dels: Vec<Vec<u8>>,
+    type_adds: BTreeMap<String, Vec<(f64, Vec<u8>)>>,
+    type_rems: BTreeMap<Vec<u8>, Vec<Vec<u8>>>,
+    types: Vec<String>,
+    options: Vec<(String, Option<Vec<u8>>)>,
+    stats: WriteStats,
+}
+
+impl<'k> Txn<'k> {
+    /// Type-checks every key of the namespace a write touches (except the
+    /// per-type sets, see [`Txn::check_type`]) and reads the counters.
+    pub fn begin(store: &mut impl Store, keys: &'k Keys, env: Env) -> DbResult<Self> {
+        let state = state::read(store, keys)?;
+        expect_kind(store, &keys.records(), KeyKind::Hash)?;
+        expect_kind(store, &keys.changes(), KeyKind::ZSet)?;
+        expect_kind(store, &keys.options(), KeyKind::Hash)?;
+        expect_kind(store, &keys.record_types(), KeyKind::Set)?;
+        Ok(Txn {
+            keys,
+            env,
+            state,
+            next: state.last_version + 1,
+            changes: Vec::new(),
+            record_sets: Vec::new(),
+            record_dels: Vec::new(),
+            type_adds: BTreeMap::new(),
+            type_rems: BTreeMap::new(),
+            types: Vec::new(),
+            options: Vec::new(),
+            stats: WriteStats::default(),
+        })
+    }
+
+    /// Type-checks `<ns>.changes.<type>`.
+    pub fn check_type(&self, store: &mut impl Store, rtype: &str) -> DbResult<()> {
+        expect_kind(store, &self.keys.type_changes(rtype.as_bytes()), KeyKind::ZSet)
+    }
+
+    /// The namespace's keys.
+    pub fn keys(&self) -> &Keys {
+        self.keys
+    }
+
+    /// The command's clock reading.
+    pub fn now_us(&self) -> i64 {
+        self.env.now_us
+    }
+
+    /// The server version the namespace has, or gets with this commit.
+    pub fn server_version(&self) -> u64 {
+        self.state
+            .server_version
+            .unwrap_or_else(|| self.env.random % (i64::MAX as u64) + 1)
+    }
+
+    fn issue(&mut self) -> u64 {
+        let v = self.next;
+        self.next += 1;
+        v
+    }
+
+    fn note_type(&mut self, rtype: &str) {
+        if !self.types.iter().any(|t| t == rtype) {
+            self.types.push(rtype.to_string());
+        }
+    }
+
+    /// Puts a record; returns its version.
+    pub fn put(&mut self, rtype: &str, id: &str, payload: &[u8]) -> u64 {
+        let v = self.issue();
+        let rec = record::new_record(v, rtype, id, payload, self.env.now_us);
+        let bytes = record::encode(&rec);
+        self.record_sets.push((record_field(rtype, id), bytes.clone()));
+        self.changes.push((v, bytes));
+        self.type_adds
+            .entry(rtype.to_string())
+            .or_default()
+            .push((type_score(self.env.now_us), id.as_bytes().to_vec()));
+        self.note_type(rtype);
+        self.stats.puts += 1;
+        v
+    }
+
+    fn tombstone(&mut self, rtype: &str, id: &str, data: Option<Any>) -> u64 {
+        let v = self.issue();
+        let rec = record::tombstone(v, rtype, id, data, self.env.now_us);
+        self.changes.push((v, record::encode(&rec)));
+        self.record_dels.push(record_field(rtype, id));
+        self.drop_member(rtype, id.as_bytes());
+        self.note_type(rtype);
+        v
+    }
+
+    /// Deletes a record (writing a tombstone carrying `data`); returns its version.
+    pub fn delete(&mut self, rtype: &str, id: &str, data: Option<Any>) -> u64 {
+        self.stats.deletes += 1;
+        self.tombstone(rtype, id, data)
+    }
+
+    /// Evicts a record for capacity; returns the tombstone's version.
+    pub fn evict(&mut self, rtype: &str, id: &str, data: Option<Any>) -> u64 {
+        self.stats.evictions += 1;
+        self.tombstone(rtype, id, data)
+    }
+
+    /// Removes a member of `changes.<type>` that has no live record.
+    pub fn drop_member(&mut self, rtype: &str, member: &[u8]) {
+        self.type_rems
+            .entry(rtype.as_bytes().to_vec())
+            .or_default()
+            .push(member.to_vec());
+    }
+
+    /// Sets (Some) or removes (None) the stored options of `rtype`.
+    pub fn set_options(&mut self, rtype: &str, bytes: Option<Vec<u8>>) {
+        self.options.push((rtype.to_string(), bytes));
+    }
+
+    /// Applies every pending write, then bumps `last_version`, emits the
+    /// keyspace events, publishes and wakes waiting `DB.SYNC` clients.
+    /// Fails (writing nothing) only when versions would pass 2^53.
+    pub fn commit(self, store: &mut impl Store) -> DbResult<WriteStats> {
+        let last = self.next - 1;
+        if last > MAX_VERSION {
+            return Err(DbError::arg("versions", "would exceed 2^53: the namespace is full"));
+        }
+        let keys = self.keys;
+        let issued = !self.changes.is_empty();
+        for (rtype, bytes) in &self.options {
+            match bytes {
+                Some(b) => store.hset(&keys.options(), &[(rtype.as_bytes(), b.as_slice())]),
+                None => store.hdel(&keys.options(), &[rtype.as_bytes()]),
+            }
+        }
+        if issued && self.state.server_version.is_none() {
+            store.set(&keys.server_version(), self.server_version().to_string().as_bytes());
+        }
+        if !self.record_sets.is_empty() {
+            let pairs: Vec<(&[u8], &[u8])> =
+                self.record_sets.iter().map(|(f, v)| (f.as_slice(), v.as_slice())).collect();
+            store.hset(&keys.records(), &pairs);
+        }
+        for (rtype, adds) in &self.type_adds {
+            let pairs: Vec<(f64, &[u8])> = adds.iter().map(|(s, m)| (*s, m.as_slice())).collect();
+            store.zadd(&keys.type_changes(rtype.as_bytes()), &pairs);
+        }
+        if !self.record_dels.is_empty() {
+            let fields: Vec<&[u8]> = self.record_dels.iter().map(Vec::as_slice).collect();
+            store.hdel(&keys.records(), &fields);
+        }
+        for (rtype, rems) in &self.type_rems {
+            let members: Vec<&[u8]> = rems.iter().map(Vec::as_slice).collect();
+            store.zrem(&keys.type_changes(rtype), &members);
+        }
+        if issued {
+            let pairs: Vec<(f64, &[u8])> =
+                self.changes.iter().map(|(v, b)| (*v as f64, b.as_slice())).collect();
+            store.zadd(&keys.changes(), &pairs);
+            let types_key = keys.record_types();
+            let new_types: Vec<&[u8]> = self
+                .types
+                .iter()
+                .map(|t| t.as_bytes())
+                .filter(|t| !store.sismember(&types_key, t))
+                .collect();
+            if !new_types.is_empty() {
+                store.sadd(&types_key, &new_types);
+            }
+            let last_text = last.to_string();
+            store.set(&keys.last_version(), last_text.as_bytes());
+            if self.stats.puts > 0 {
+                store.notify("db.put", &keys.records());
+            }
+            if self.stats.deletes + self.stats.evictions > 0 {
+                store.notify("db.delete", &keys.records());
+            }
+            store.publish(&keys.last_version_ch(), last_text.as_bytes());
+            store.signal_ready(&keys.last_version());
+        }
+        Ok(self.stats)
+    }
+
+    /// The `DB.PUT`/`DB.DELETE` reply: `[server_version, modified_at_us, [versions]]`.
+    pub fn write_reply(&self, versions: &[u64]) -> Reply {
+        Reply::Array(vec![
+            Reply::uint(self.server_version()),
+            Reply::Int(self.env.now_us),
+            Reply::Array(versions.iter().map(|v| Reply::uint(*v)).collect()),
+        ])
+    }
+}
+
+/// Reads the record at `field` and checks it belongs to `(rtype, id)`:
+/// `CONFLICT` when the field holds another record, `CORRUPT` when it does not decode.
+pub fn read_own(store: &mut impl Store, keys: &Keys, rtype: &str, id: &str) -> DbResult<Option<Record>> {
+    let field = record_field(rtype, id);
+    let Some(bytes) = store.hget(&keys.records(), &field) else { return Ok(None) };
+    let rec = record::decode(&bytes, || format!("{} field {}", record::show(&keys.records()), record::show(&field)))?;
+    if rec.r#type != rtype || rec.id != id {
+        return Err(conflict(&field, &rec.r#type, &rec.id));
+    }
+    Ok(Some(rec))
+}
+
+/// The `CONFLICT` error for a field held by `(held_type, held_id)`.
+pub fn conflict(field: &[u8], held_type: &str, held_id: &str) -> DbError {
+    DbError::Conflict(format!(
+        "field {} already holds the record of type {:?} id {:?}",
+        record::show(field),
+        held_type,
+        held_id
+    ))
+}

@@ -1,0 +1,1 @@
+//! Pomerium filter expressions for `DB.SYNCLATEST` (see the change-feed issue).

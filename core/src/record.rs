@@ -1,0 +1,165 @@
+//! Records on the wire (SPEC section 2): building, encoding, decoding, and the
+//! two reply formats.
+
+use prost::Message;
+use prost_types::{Any, Timestamp};
+
+use crate::error::{DbError, DbResult};
+use crate::pb::{Options, Record};
+use crate::reply::Reply;
+
+/// How a command replies with records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    /// A map of named fields (default, for people).
+    #[default]
+    Map,
+    /// The stored protobuf bytes, unchanged (for clients).
+    Proto,
+}
+
+/// Microseconds since the Unix epoch as a protobuf timestamp.
+pub fn timestamp(us: i64) -> Timestamp {
+    Timestamp {
+        seconds: us.div_euclid(1_000_000),
+        nanos: (us.rem_euclid(1_000_000) * 1000) as i32,
+    }
+}
+
+/// A protobuf timestamp as microseconds since the Unix epoch.
+pub fn micros(ts: &Timestamp) -> i64 {
+    ts.seconds
+        .saturating_mul(1_000_000)
+        .saturating_add(i64::from(ts.nanos) / 1000)
+}
+
+/// The `changes.<type>` score of a modification time: seconds as a float
+/// with a microsecond fraction (the Go backend's layout).
+pub fn type_score(us: i64) -> f64 {
+    us as f64 / 1e6
+}
+
+/// A live record as `DB.PUT` stores it.
+pub fn new_record(version: u64, rtype: &str, id: &str, payload: &[u8], now_us: i64) -> Record {
+    Record {
+        version,
+        r#type: rtype.to_string(),
+        id: id.to_string(),
+        data: Some(Any {
+            type_url: rtype.to_string(),
+            value: payload.to_vec(),
+        }),
+        modified_at: Some(timestamp(now_us)),
+        deleted_at: None,
+    }
+}
+
+/// A tombstone: the record's last data (if any) with a new version and
+/// `modified_at = deleted_at = now`.
+pub fn tombstone(version: u64, rtype: &str, id: &str, data: Option<Any>, now_us: i64) -> Record {
+    Record {
+        version,
+        r#type: rtype.to_string(),
+        id: id.to_string(),
+        data,
+        modified_at: Some(timestamp(now_us)),
+        deleted_at: Some(timestamp(now_us)),
+    }
+}
+
+/// Protobuf bytes of a record.
+pub fn encode(record: &Record) -> Vec<u8> {
+    record.encode_to_vec()
+}
+
+/// Decodes stored record bytes, naming `what` (a key and field) on failure.
+pub fn decode(bytes: &[u8], what: impl FnOnce() -> String) -> DbResult<Record> {
+    Record::decode(bytes).map_err(|e| DbError::corrupt(format!("{} does not decode as a Record: {e}", what())))
+}
+
+/// Decodes stored options bytes.
+pub fn decode_options(bytes: &[u8], what: impl FnOnce() -> String) -> DbResult<Options> {
+    Options::decode(bytes).map_err(|e| DbError::corrupt(format!("{} does not decode as Options: {e}", what())))
+}
+
+/// A record in the requested format. `bytes` are the stored bytes of `record`.
+pub fn record_reply(record: &Record, bytes: &[u8], format: Format) -> Reply {
+    match format {
+        Format::Proto => Reply::Bulk(bytes.to_vec()),
+        Format::Map => map_reply(record),
+    }
+}
+
+/// The `MAP` format: type, id, version, modified_at, deleted_at, data.
+pub fn map_reply(record: &Record) -> Reply {
+    let ts = |t: &Option<Timestamp>| match t {
+        Some(t) => Reply::Int(micros(t)),
+        None => Reply::Null,
+    };
+    let data = match &record.data {
+        Some(any) => Reply::Bulk(any.value.clone()),
+        None => Reply::Null,
+    };
+    Reply::Map(vec![
+        (Reply::text("type"), Reply::text(&record.r#type)),
+        (Reply::text("id"), Reply::text(&record.id)),
+        (Reply::text("version"), Reply::uint(record.version)),
+        (Reply::text("modified_at"), ts(&record.modified_at)),
+        (Reply::text("deleted_at"), ts(&record.deleted_at)),
+        (Reply::text("data"), data),
+    ])
+}
+
+/// Decodes stored bytes and formats them; `PROTO` does not decode at all.
+pub fn stored_reply(bytes: Vec<u8>, format: Format, what: impl FnOnce() -> String) -> DbResult<Reply> {
+    match format {
+        Format::Proto => Ok(Reply::Bulk(bytes)),
+        Format::Map => Ok(map_reply(&decode(&bytes, what)?)),
+    }
+}
+
+/// Printable form of a binary key or field for error messages.
+pub fn show(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_round_trip() {
+        for us in [0i64, 1, 999_999, 1_000_000, 1_732_563_189_123_456, -1, -1_000_001] {
+            assert_eq!(micros(&timestamp(us)), us);
+        }
+        assert_eq!(timestamp(1_500_000), Timestamp { seconds: 1, nanos: 500_000_000 });
+    }
+
+    #[test]
+    fn record_encoding_round_trips() {
+        let r = new_record(7, "t", "i\0d", b"\x00\xffpayload", 1_700_000_000_000_001);
+        let back = decode(&encode(&r), || "x".into()).unwrap();
+        assert_eq!(back, r);
+        assert_eq!(back.data.unwrap().type_url, "t");
+    }
+
+    #[test]
+    fn garbage_is_corrupt() {
+        let e = decode(b"\xff\xff\xff", || "k f".into()).unwrap_err();
+        assert_eq!(e.code(), "CORRUPT");
+        assert!(e.to_string().contains("k f"));
+    }
+
+    #[test]
+    fn map_format_fields_in_order() {
+        let r = tombstone(3, "t", "i", None, 5);
+        let Reply::Map(m) = map_reply(&r) else { panic!() };
+        let names: Vec<_> = m.iter().map(|(k, _)| k.clone()).collect();
+        assert_eq!(
+            names,
+            ["type", "id", "version", "modified_at", "deleted_at", "data"].map(Reply::text)
+        );
+        assert_eq!(m[4].1, Reply::Int(5));
+        assert_eq!(m[5].1, Reply::Null);
+    }
+}
