@@ -1,1 +1,86 @@
+//! redis-databroker: a Redis/Valkey module that turns a Redis server into a
+//! versioned record store with a change feed and leases, in Pomerium's
+//! databroker key layout. This crate is the thin FFI layer: command
+//! registration, a [`redis_store::RedisStore`] over the module API, replies,
+//! configuration and INFO counters. The logic lives in `databroker-core`.
 
+pub mod config;
+pub mod dispatch;
+pub mod redis_store;
+pub mod reply;
+pub mod stats;
+
+use redis_module::configuration::ConfigurationFlags;
+use redis_module::{redis_module, Context, RedisString, Status};
+
+use dispatch::{command, Cmd};
+
+fn init(ctx: &Context, _args: &[RedisString]) -> Status {
+    // Replace the crate's INFO handler with ours (section `databroker`).
+    if let Some(register) = unsafe { redis_module::raw::RedisModule_RegisterInfoFunc } {
+        // SAFETY: valid load context; the callback is panic-safe.
+        unsafe { register(ctx.ctx, Some(stats::info_func)) };
+    }
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("databroker: panic caught and turned into an error reply: {info}");
+    }));
+    Status::Ok
+}
+
+fn db_put(ctx: &Context, args: Vec<RedisString>) -> redis_module::RedisResult {
+    command(ctx, args, Cmd::Put)
+}
+fn db_delete(ctx: &Context, args: Vec<RedisString>) -> redis_module::RedisResult {
+    command(ctx, args, Cmd::Delete)
+}
+fn db_get(ctx: &Context, args: Vec<RedisString>) -> redis_module::RedisResult {
+    command(ctx, args, Cmd::Get)
+}
+fn db_setoptions(ctx: &Context, args: Vec<RedisString>) -> redis_module::RedisResult {
+    command(ctx, args, Cmd::SetOptions)
+}
+fn db_getoptions(ctx: &Context, args: Vec<RedisString>) -> redis_module::RedisResult {
+    command(ctx, args, Cmd::GetOptions)
+}
+fn db_lease(ctx: &Context, args: Vec<RedisString>) -> redis_module::RedisResult {
+    command(ctx, args, Cmd::Lease)
+}
+fn db_release(ctx: &Context, args: Vec<RedisString>) -> redis_module::RedisResult {
+    command(ctx, args, Cmd::Release)
+}
+fn db_versions(ctx: &Context, args: Vec<RedisString>) -> redis_module::RedisResult {
+    command(ctx, args, Cmd::Versions)
+}
+fn db_types(ctx: &Context, args: Vec<RedisString>) -> redis_module::RedisResult {
+    command(ctx, args, Cmd::Types)
+}
+
+#[cfg(not(test))]
+redis_module! {
+    name: "databroker",
+    version: 1,
+    allocator: (redis_module::alloc::RedisAlloc, redis_module::alloc::RedisAlloc),
+    data_types: [],
+    init: init,
+    commands: [
+        ["db.put", db_put, "write deny-oom", 1, 1, 1, ""],
+        ["db.delete", db_delete, "write deny-oom", 1, 1, 1, ""],
+        ["db.get", db_get, "readonly fast", 1, 1, 1, ""],
+        ["db.setoptions", db_setoptions, "write deny-oom", 1, 1, 1, ""],
+        ["db.getoptions", db_getoptions, "readonly fast", 1, 1, 1, ""],
+        ["db.lease", db_lease, "write deny-oom fast", 1, 1, 1, ""],
+        ["db.release", db_release, "write fast", 1, 1, 1, ""],
+        ["db.versions", db_versions, "readonly fast", 1, 1, 1, ""],
+        ["db.types", db_types, "readonly", 1, 1, 1, ""],
+    ],
+    configurations: [
+        i64: [
+            ["changes-ttl-ms", &config::CHANGES_TTL_MS, config::DEFAULT_CHANGES_TTL_MS, 0, i64::MAX, ConfigurationFlags::DEFAULT, None],
+            ["max-count", &config::MAX_COUNT, config::DEFAULT_MAX_COUNT, 1, 1_000_000, ConfigurationFlags::DEFAULT, None],
+        ],
+        string: [],
+        bool: [],
+        enum: [],
+        module_args_as_configuration: true,
+    ]
+}

@@ -21,7 +21,7 @@ pub mod pb {
     include!(concat!(env!("OUT_DIR"), "/databroker.rs"));
 }
 
-pub use error::DbError;
+pub use error::{DbError, DbResult};
 pub use keys::Keys;
 pub use reply::Reply;
 pub use store::Store;

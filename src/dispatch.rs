@@ -1,0 +1,128 @@
+//! The one entry point of every command: panic barrier, cluster check,
+//! argument conversion, running the core logic, replying, counting.
+
+use std::hash::{BuildHasher, Hasher};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use databroker_core::commands::{self, Env};
+use databroker_core::keys::has_hash_tag;
+use databroker_core::{DbError, DbResult, Reply};
+use redis_module::{Context, ContextFlags, RedisResult, RedisString, RedisValue};
+
+use crate::redis_store::RedisStore;
+use crate::{config, reply, stats};
+
+/// The module's commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cmd {
+    /// `DB.PUT`
+    Put,
+    /// `DB.DELETE`
+    Delete,
+    /// `DB.GET`
+    Get,
+    /// `DB.SETOPTIONS`
+    SetOptions,
+    /// `DB.GETOPTIONS`
+    GetOptions,
+    /// `DB.LEASE`
+    Lease,
+    /// `DB.RELEASE`
+    Release,
+    /// `DB.VERSIONS`
+    Versions,
+    /// `DB.TYPES`
+    Types,
+}
+
+impl Cmd {
+    /// Index into [`stats::COMMAND_NAMES`].
+    fn stat_index(self) -> usize {
+        match self {
+            Cmd::Put => 0,
+            Cmd::Delete => 1,
+            Cmd::Get => 2,
+            Cmd::SetOptions => 3,
+            Cmd::GetOptions => 4,
+            Cmd::Lease => 5,
+            Cmd::Release => 6,
+            Cmd::Versions => 9,
+            Cmd::Types => 10,
+        }
+    }
+
+    fn writes(self) -> bool {
+        matches!(self, Cmd::Put | Cmd::Delete | Cmd::SetOptions | Cmd::Lease | Cmd::Release)
+    }
+}
+
+/// One clock reading and a random number for this command.
+pub fn current_env() -> Env {
+    let now_us = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_i64(now_us);
+    Env {
+        now_us,
+        random: h.finish(),
+        changes_ttl_ms: config::changes_ttl_ms(),
+        max_count: config::max_count(),
+    }
+}
+
+/// Checks the namespace against the cluster rule.
+pub fn check_namespace(ctx: &Context, ns: Option<&[u8]>) -> DbResult<()> {
+    match ns {
+        Some(ns) if ctx.get_flags().contains(ContextFlags::CLUSTER) && !has_hash_tag(ns) => Err(DbError::CrossSlot),
+        _ => Ok(()),
+    }
+}
+
+fn run(ctx: &Context, cmd: Cmd, argv: &[&[u8]]) -> DbResult<Reply> {
+    check_namespace(ctx, argv.first().copied())?;
+    let mut store = RedisStore::new(ctx, cmd.writes());
+    let env = current_env();
+    let s = &mut store;
+    let written = |r: DbResult<(Reply, _)>| {
+        r.map(|(reply, w)| {
+            stats::record_write(w);
+            reply
+        })
+    };
+    match cmd {
+        Cmd::Put => written(commands::put::run(s, env, argv)),
+        Cmd::Delete => written(commands::delete::run(s, env, argv)),
+        Cmd::SetOptions => written(commands::options::set(s, env, argv)),
+        Cmd::Get => commands::get::run(s, argv),
+        Cmd::GetOptions => commands::options::get(s, argv),
+        Cmd::Lease => commands::lease::lease(s, env, argv),
+        Cmd::Release => commands::lease::release(s, argv),
+        Cmd::Versions => commands::versions::versions(s, argv),
+        Cmd::Types => commands::versions::types(s, argv),
+    }
+}
+
+/// Runs `cmd` with the client's arguments and replies; never lets a panic
+/// cross into Redis.
+pub fn command(ctx: &Context, args: Vec<RedisString>, cmd: Cmd) -> RedisResult {
+    stats::CALLS[cmd.stat_index()].add(1);
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        let argv: Vec<&[u8]> = args.iter().skip(1).map(|a| a.as_slice()).collect();
+        run(ctx, cmd, &argv)
+    }));
+    match outcome {
+        Ok(Ok(r)) => reply::send(ctx.ctx, &r),
+        Ok(Err(e)) => {
+            stats::ERRORS.add(1);
+            reply::send_error(ctx.ctx, &e);
+        }
+        Err(_) => {
+            stats::ERRORS.add(1);
+            reply::send_error_text(ctx.ctx, "ERR internal error in databroker (see the server log)");
+        }
+    }
+    Ok(RedisValue::NoReply)
+}

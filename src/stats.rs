@@ -1,0 +1,90 @@
+//! Counters reported by `INFO databroker`.
+
+use std::ffi::CString;
+use std::os::raw::c_int;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use databroker_core::commands::txn::WriteStats;
+use redis_module::raw::{self, RedisModuleInfoCtx};
+
+/// One counter.
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    /// A zero counter.
+    pub const fn new() -> Self {
+        Counter(AtomicU64::new(0))
+    }
+    /// Adds `n`.
+    pub fn add(&self, n: u64) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+    /// Subtracts `n`.
+    pub fn sub(&self, n: u64) {
+        self.0.fetch_sub(n, Ordering::Relaxed);
+    }
+    /// The value.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+impl Default for Counter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Records put.
+pub static RECORDS_WRITTEN: Counter = Counter::new();
+/// Tombstones written by deletes.
+pub static TOMBSTONES: Counter = Counter::new();
+/// Tombstones written by capacity eviction.
+pub static EVICTIONS: Counter = Counter::new();
+/// Changes removed by retention.
+pub static TRIMMED: Counter = Counter::new();
+/// Clients waiting in a blocking `DB.SYNC` now.
+pub static WAITING: Counter = Counter::new();
+/// Error replies.
+pub static ERRORS: Counter = Counter::new();
+
+/// Per-command call counters, in the order of [`COMMAND_NAMES`].
+pub static CALLS: [Counter; COMMAND_NAMES.len()] = [const { Counter::new() }; COMMAND_NAMES.len()];
+
+/// The module's commands (lowercase, as INFO reports them).
+pub const COMMAND_NAMES: [&str; 11] = [
+    "put", "delete", "get", "setoptions", "getoptions", "lease", "release", "sync", "synclatest", "versions", "types",
+];
+
+/// Adds a committed write's counts.
+pub fn record_write(s: WriteStats) {
+    RECORDS_WRITTEN.add(s.puts);
+    TOMBSTONES.add(s.deletes);
+    EVICTIONS.add(s.evictions);
+}
+
+/// The INFO callback: section `databroker`.
+///
+/// # Safety
+/// Called by Redis with a valid info context.
+pub unsafe extern "C" fn info_func(ctx: *mut RedisModuleInfoCtx, _for_crash_report: c_int) {
+    let _ = std::panic::catch_unwind(|| {
+        let add_section = raw::RedisModule_InfoAddSection.expect("api");
+        let add = raw::RedisModule_InfoAddFieldLongLong.expect("api");
+        add_section(ctx, std::ptr::null_mut());
+        let field = |name: &str, v: u64| {
+            if let Ok(n) = CString::new(name) {
+                add(ctx, n.as_ptr(), v.min(i64::MAX as u64) as i64);
+            }
+        };
+        for (name, c) in COMMAND_NAMES.iter().zip(CALLS.iter()) {
+            field(&format!("cmd_{name}"), c.get());
+        }
+        field("records_written", RECORDS_WRITTEN.get());
+        field("tombstones", TOMBSTONES.get());
+        field("evictions", EVICTIONS.get());
+        field("trimmed_changes", TRIMMED.get());
+        field("waiting_sync_clients", WAITING.get());
+        field("errors", ERRORS.get());
+    });
+}
