@@ -1,0 +1,29 @@
+# redis-databroker: `make run` (build + start a server with the module),
+# `make test` (everything CI runs), `make bench` (benchmarks).
+.PHONY: setup build release run test unit integration bench fmt lint clean
+
+CARGO ?= cargo
+
+setup: ## install missing system packages (apt, pip)
+	@bash scripts/setup.sh
+
+build: setup ## debug build of the module
+	$(CARGO) build --workspace
+
+release: setup ## release build of the module
+	$(CARGO) build --release -p redis-databroker
+
+run: release ## start redis-server with the module on 127.0.0.1 (PORT=...)
+	@bash scripts/run.sh
+
+test: build ## all tests: unit tests and integration tests on Redis and Valkey
+	$(CARGO) test --workspace
+
+fmt:
+	$(CARGO) fmt --all
+
+lint:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+clean:
+	$(CARGO) clean
