@@ -19,6 +19,9 @@ run: release ## start redis-server with the module on 127.0.0.1 (PORT=...)
 test: build ## all tests: unit tests and integration tests on Redis and Valkey
 	$(CARGO) test --workspace
 
+bench: release ## benchmarks: writes bench/results.md and bench/chart.svg
+	$(CARGO) run --release -p databroker-bench
+
 fmt:
 	$(CARGO) fmt --all
 
