@@ -34,6 +34,8 @@ pub enum Cmd {
     Versions,
     /// `DB.TYPES`
     Types,
+    /// `DB.SYNCLATEST`
+    SyncLatest,
 }
 
 impl Cmd {
@@ -48,12 +50,16 @@ impl Cmd {
             Cmd::Lease => 5,
             Cmd::Release => 6,
             Cmd::Versions => 9,
+            Cmd::SyncLatest => 8,
             Cmd::Types => 10,
         }
     }
 
     fn writes(self) -> bool {
-        matches!(self, Cmd::Put | Cmd::Delete | Cmd::SetOptions | Cmd::Lease | Cmd::Release)
+        matches!(
+            self,
+            Cmd::Put | Cmd::Delete | Cmd::SetOptions | Cmd::Lease | Cmd::Release
+        )
     }
 }
 
@@ -76,7 +82,9 @@ pub fn current_env() -> Env {
 /// Checks the namespace against the cluster rule.
 pub fn check_namespace(ctx: &Context, ns: Option<&[u8]>) -> DbResult<()> {
     match ns {
-        Some(ns) if ctx.get_flags().contains(ContextFlags::CLUSTER) && !has_hash_tag(ns) => Err(DbError::CrossSlot),
+        Some(ns) if ctx.get_flags().contains(ContextFlags::CLUSTER) && !has_hash_tag(ns) => {
+            Err(DbError::CrossSlot)
+        }
         _ => Ok(()),
     }
 }
@@ -102,6 +110,7 @@ fn run(ctx: &Context, cmd: Cmd, argv: &[&[u8]]) -> DbResult<Reply> {
         Cmd::Release => commands::lease::release(s, argv),
         Cmd::Versions => commands::versions::versions(s, argv),
         Cmd::Types => commands::versions::types(s, argv),
+        Cmd::SyncLatest => commands::synclatest::run(s, env, argv),
     }
 }
 
@@ -121,7 +130,10 @@ pub fn command(ctx: &Context, args: Vec<RedisString>, cmd: Cmd) -> RedisResult {
         }
         Err(_) => {
             stats::ERRORS.add(1);
-            reply::send_error_text(ctx.ctx, "ERR internal error in databroker (see the server log)");
+            reply::send_error_text(
+                ctx.ctx,
+                "ERR internal error in databroker (see the server log)",
+            );
         }
     }
     Ok(RedisValue::NoReply)

@@ -8,7 +8,9 @@ pub mod config;
 pub mod dispatch;
 pub mod redis_store;
 pub mod reply;
+pub mod retention_timer;
 pub mod stats;
+pub mod sync_cmd;
 
 use redis_module::configuration::ConfigurationFlags;
 use redis_module::{redis_module, Context, RedisString, Status};
@@ -21,6 +23,8 @@ fn init(ctx: &Context, _args: &[RedisString]) -> Status {
         // SAFETY: valid load context; the callback is panic-safe.
         unsafe { register(ctx.ctx, Some(stats::info_func)) };
     }
+    sync_cmd::subscribe(ctx);
+    retention_timer::start(ctx);
     std::panic::set_hook(Box::new(|info| {
         eprintln!("databroker: panic caught and turned into an error reply: {info}");
     }));
@@ -51,6 +55,9 @@ fn db_release(ctx: &Context, args: Vec<RedisString>) -> redis_module::RedisResul
 fn db_versions(ctx: &Context, args: Vec<RedisString>) -> redis_module::RedisResult {
     command(ctx, args, Cmd::Versions)
 }
+fn db_synclatest(ctx: &Context, args: Vec<RedisString>) -> redis_module::RedisResult {
+    command(ctx, args, Cmd::SyncLatest)
+}
 fn db_types(ctx: &Context, args: Vec<RedisString>) -> redis_module::RedisResult {
     command(ctx, args, Cmd::Types)
 }
@@ -72,6 +79,8 @@ redis_module! {
         ["db.release", db_release, "write fast", 1, 1, 1, ""],
         ["db.versions", db_versions, "readonly fast", 1, 1, 1, ""],
         ["db.types", db_types, "readonly", 1, 1, 1, ""],
+        ["db.sync", sync_cmd::db_sync, "readonly", 1, 1, 1, ""],
+        ["db.synclatest", db_synclatest, "readonly", 1, 1, 1, ""],
     ],
     configurations: [
         i64: [

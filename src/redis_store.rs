@@ -30,7 +30,11 @@ impl RStr {
     pub fn new(ctx: *mut RedisModuleCtx, bytes: &[u8]) -> Self {
         // SAFETY: CreateString copies `len` bytes from `ptr`.
         let ptr = unsafe {
-            raw::RedisModule_CreateString.expect("CreateString")(ctx, bytes.as_ptr().cast::<c_char>(), bytes.len())
+            raw::RedisModule_CreateString.expect("CreateString")(
+                ctx,
+                bytes.as_ptr().cast::<c_char>(),
+                bytes.len(),
+            )
         };
         RStr { ctx, ptr }
     }
@@ -109,10 +113,18 @@ impl<'c> RedisStore<'c> {
         let ctx = self.raw_ctx();
         let strs: Vec<RStr> = args.iter().map(|a| RStr::new(ctx, a)).collect();
         let mut ptrs: Vec<*mut RedisModuleString> = strs.iter().map(|s| s.ptr).collect();
-        let (Ok(cmd), Ok(fmt)) = (CString::new(cmd), CString::new("v")) else { return };
+        let (Ok(cmd), Ok(fmt)) = (CString::new(cmd), CString::new("v")) else {
+            return;
+        };
         // SAFETY: "v" takes (RedisModuleString **argv, size_t argc).
         unsafe {
-            raw::RedisModule_Replicate.expect("Replicate")(ctx, cmd.as_ptr(), fmt.as_ptr(), ptrs.as_mut_ptr(), ptrs.len());
+            raw::RedisModule_Replicate.expect("Replicate")(
+                ctx,
+                cmd.as_ptr(),
+                fmt.as_ptr(),
+                ptrs.as_mut_ptr(),
+                ptrs.len(),
+            );
         }
     }
 
@@ -125,8 +137,10 @@ impl<'c> RedisStore<'c> {
         let ctx = self.raw_ctx();
         let f = RStr::new(ctx, field);
         let v = value.map(|v| RStr::new(ctx, v));
-        let vptr = v.as_ref().map_or(1usize as *mut RedisModuleString, |v| v.ptr); // REDISMODULE_HASH_DELETE
-        // SAFETY: open writable hash key; NULL-terminated field/value list.
+        let vptr = v
+            .as_ref()
+            .map_or(1usize as *mut RedisModuleString, |v| v.ptr); // REDISMODULE_HASH_DELETE
+                                                                  // SAFETY: open writable hash key; NULL-terminated field/value list.
         unsafe {
             raw::RedisModule_HashSet.expect("HashSet")(
                 key,
@@ -187,7 +201,13 @@ impl Store for RedisStore<'_> {
         let k = self.key(key);
         let mut len = 0usize;
         // SAFETY: open string key, read-only DMA.
-        let p = unsafe { raw::RedisModule_StringDMA.expect("StringDMA")(k, &mut len, raw::REDISMODULE_READ as c_int) };
+        let p = unsafe {
+            raw::RedisModule_StringDMA.expect("StringDMA")(
+                k,
+                &mut len,
+                raw::REDISMODULE_READ as c_int,
+            )
+        };
         if p.is_null() {
             return Some(Vec::new());
         }
@@ -251,6 +271,22 @@ impl Store for RedisStore<'_> {
         (next, out)
     }
 
+    fn zscan(&mut self, key: &[u8], cursor: u64, count: usize) -> (u64, Vec<Vec<u8>>) {
+        let cur = cursor.to_string();
+        let cnt = count.max(1).to_string();
+        let Some(RedisValue::Array(parts)) =
+            self.call("ZSCAN", &[key, cur.as_bytes(), b"COUNT", cnt.as_bytes()])
+        else {
+            return (0, Vec::new());
+        };
+        let next = parts.first().and_then(value_int).unwrap_or(0) as u64;
+        let mut out = Vec::new();
+        if let Some(RedisValue::Array(items)) = parts.get(1) {
+            out.extend(items.chunks_exact(2).filter_map(|p| value_bytes(&p[0])));
+        }
+        (next, out)
+    }
+
     fn zcard(&mut self, key: &[u8]) -> u64 {
         if self.key_type(key) != ZSET {
             return 0;
@@ -284,14 +320,23 @@ impl Store for RedisStore<'_> {
         };
         // SAFETY: open zset key; the range is stopped before returning.
         unsafe {
-            if raw::RedisModule_ZsetFirstInScoreRange.expect("ZsetFirstInScoreRange")(k, lo, f64::INFINITY, ex, 0)
-                != raw::REDISMODULE_OK as c_int
+            if raw::RedisModule_ZsetFirstInScoreRange.expect("ZsetFirstInScoreRange")(
+                k,
+                lo,
+                f64::INFINITY,
+                ex,
+                0,
+            ) != raw::REDISMODULE_OK as c_int
             {
                 return out;
             }
-            while raw::RedisModule_ZsetRangeEndReached.expect("ZsetRangeEndReached")(k) == 0 && out.len() < limit {
+            while raw::RedisModule_ZsetRangeEndReached.expect("ZsetRangeEndReached")(k) == 0
+                && out.len() < limit
+            {
                 let mut score = 0f64;
-                let e = raw::RedisModule_ZsetRangeCurrentElement.expect("ZsetRangeCurrentElement")(k, &mut score);
+                let e = raw::RedisModule_ZsetRangeCurrentElement.expect("ZsetRangeCurrentElement")(
+                    k, &mut score,
+                );
                 if e.is_null() {
                     break;
                 }
@@ -314,7 +359,9 @@ impl Store for RedisStore<'_> {
     }
 
     fn sismember(&mut self, key: &[u8], member: &[u8]) -> bool {
-        self.call("SISMEMBER", &[key, member]).and_then(|v| value_int(&v)) == Some(1)
+        self.call("SISMEMBER", &[key, member])
+            .and_then(|v| value_int(&v))
+            == Some(1)
     }
 
     fn set(&mut self, key: &[u8], value: &[u8]) {
@@ -413,7 +460,8 @@ impl Store for RedisStore<'_> {
 
     fn notify(&mut self, event: &str, key: &[u8]) {
         let name = RedisString::create_from_slice(self.raw_ctx(), key);
-        self.ctx.notify_keyspace_event(NotifyEvent::HASH, event, &name);
+        self.ctx
+            .notify_keyspace_event(NotifyEvent::HASH, event, &name);
     }
 
     fn signal_ready(&mut self, key: &[u8]) {

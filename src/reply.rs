@@ -19,7 +19,11 @@ pub fn send(ctx: *mut RedisModuleCtx, reply: &Reply) {
                 raw::RedisModule_ReplyWithLongLong.expect("api")(ctx, *i);
             }
             Reply::Bulk(b) => {
-                raw::RedisModule_ReplyWithStringBuffer.expect("api")(ctx, b.as_ptr().cast::<c_char>(), b.len());
+                raw::RedisModule_ReplyWithStringBuffer.expect("api")(
+                    ctx,
+                    b.as_ptr().cast::<c_char>(),
+                    b.len(),
+                );
             }
             Reply::Null => {
                 raw::RedisModule_ReplyWithNull.expect("api")(ctx);
@@ -55,7 +59,13 @@ pub fn send_error(ctx: *mut RedisModuleCtx, err: &DbError) {
 pub fn send_error_text(ctx: *mut RedisModuleCtx, text: &str) {
     let clean: String = text
         .chars()
-        .map(|c| if c == '\0' || c == '\r' || c == '\n' { ' ' } else { c })
+        .map(|c| {
+            if c == '\0' || c == '\r' || c == '\n' {
+                ' '
+            } else {
+                c
+            }
+        })
         .collect();
     let c = CString::new(clean).unwrap_or_default();
     // SAFETY: valid ctx and NUL-terminated message.

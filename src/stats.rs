@@ -53,7 +53,17 @@ pub static CALLS: [Counter; COMMAND_NAMES.len()] = [const { Counter::new() }; CO
 
 /// The module's commands (lowercase, as INFO reports them).
 pub const COMMAND_NAMES: [&str; 11] = [
-    "put", "delete", "get", "setoptions", "getoptions", "lease", "release", "sync", "synclatest", "versions", "types",
+    "put",
+    "delete",
+    "get",
+    "setoptions",
+    "getoptions",
+    "lease",
+    "release",
+    "sync",
+    "synclatest",
+    "versions",
+    "types",
 ];
 
 /// Adds a committed write's counts.
@@ -61,6 +71,7 @@ pub fn record_write(s: WriteStats) {
     RECORDS_WRITTEN.add(s.puts);
     TOMBSTONES.add(s.deletes);
     EVICTIONS.add(s.evictions);
+    TRIMMED.add(s.trimmed);
 }
 
 /// The INFO callback: section `databroker`.

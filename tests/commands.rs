@@ -16,7 +16,10 @@ fn server(flavor: Flavor) -> Server {
 fn put_get(flavor: Flavor) {
     let s = server(flavor);
     let mut c = s.conn();
-    let r = ok(&mut c, &["DB.PUT", NS, "t", "a", "hello", "t", "b", "world"]);
+    let r = ok(
+        &mut c,
+        &["DB.PUT", NS, "t", "a", "hello", "t", "b", "world"],
+    );
     let r = arr(&r);
     let sv = int(&r[0]);
     assert!(sv > 0);
@@ -32,7 +35,10 @@ fn put_get(flavor: Flavor) {
     // PROTO: the stored bytes.
     let p = ok(&mut c, &["DB.GET", NS, "t", "b", "FORMAT", "PROTO"]);
     let rec = Record::decode(bulk(&p)).unwrap();
-    assert_eq!((rec.version, rec.r#type.as_str(), rec.id.as_str()), (2, "t", "b"));
+    assert_eq!(
+        (rec.version, rec.r#type.as_str(), rec.id.as_str()),
+        (2, "t", "b")
+    );
     assert_eq!(rec.data.unwrap().value, b"world");
     assert_eq!(ok(&mut c, &["DB.GET", NS, "t", "missing"]), Value::Nil);
     // A second write keeps the server version and continues the versions.
@@ -47,9 +53,21 @@ fn resp3_map(flavor: Flavor) {
     ok(&mut c, &["DB.PUT", NS, "t", "a", "hello"]);
     ok(&mut c, &["HELLO", "3"]);
     let g = ok(&mut c, &["DB.GET", NS, "t", "a"]);
-    let Value::Map(m) = &g else { panic!("RESP3 reply should be a map: {g:?}") };
+    let Value::Map(m) = &g else {
+        panic!("RESP3 reply should be a map: {g:?}")
+    };
     let names: Vec<&[u8]> = m.iter().map(|(k, _)| bulk(k)).collect();
-    assert_eq!(names, [&b"type"[..], b"id", b"version", b"modified_at", b"deleted_at", b"data"]);
+    assert_eq!(
+        names,
+        [
+            &b"type"[..],
+            b"id",
+            b"version",
+            b"modified_at",
+            b"deleted_at",
+            b"data"
+        ]
+    );
     assert_eq!(m[4].1, Value::Nil);
     let o = ok(&mut c, &["DB.GETOPTIONS", NS, "t"]);
     assert_eq!(o, Value::Map(vec![]));
@@ -67,7 +85,10 @@ fn binary_arguments(flavor: Flavor) {
     let e = q::<Value>(&mut c, &[b"DB.PUT", b"{ns}", b"\xff", b"a", b"x"]).unwrap_err();
     assert!(e.to_string().contains("type must be valid UTF-8"), "{e}");
     let e = q::<Value>(&mut c, &[b"DB.PUT", b"{ns}", b"t", &[b'a'; 1025], b"x"]).unwrap_err();
-    assert!(e.to_string().contains("id must be at most 1024 bytes"), "{e}");
+    assert!(
+        e.to_string().contains("id must be at most 1024 bytes"),
+        "{e}"
+    );
 }
 
 fn delete(flavor: Flavor) {
@@ -82,8 +103,15 @@ fn delete(flavor: Flavor) {
     assert_eq!(tomb.version, 2);
     assert_eq!(tomb.deleted_at, tomb.modified_at);
     assert!(tomb.deleted_at.is_some());
-    assert_eq!(tomb.data.unwrap().value, b"hello", "the tombstone carries the last data");
-    assert_eq!(t::<i64>(&mut c, &["EXISTS", "{ns}.records", "{ns}.changes.t"]).unwrap(), 0);
+    assert_eq!(
+        tomb.data.unwrap().value,
+        b"hello",
+        "the tombstone carries the last data"
+    );
+    assert_eq!(
+        t::<i64>(&mut c, &["EXISTS", "{ns}.records", "{ns}.changes.t"]).unwrap(),
+        0
+    );
     assert_eq!(err(&mut c, &["DB.DELETE", NS, "t"]).0, "ERR");
 }
 
@@ -95,7 +123,10 @@ fn conflict(flavor: Flavor) {
     let (code, msg) = err(&mut c, &["DB.PUT", NS, "a", "b/c", "y"]);
     assert_eq!(code, "CONFLICT", "{msg}");
     assert_eq!(err(&mut c, &["DB.DELETE", NS, "a", "b/c"]).0, "CONFLICT");
-    assert_eq!(err(&mut c, &["DB.PUT", NS, "p/q", "r", "1", "p", "q/r", "2"]).0, "CONFLICT");
+    assert_eq!(
+        err(&mut c, &["DB.PUT", NS, "p/q", "r", "1", "p", "q/r", "2"]).0,
+        "CONFLICT"
+    );
     assert_eq!(s.digest(), d);
     assert_eq!(ok(&mut c, &["DB.GET", NS, "a", "b/c"]), Value::Nil);
 }
@@ -107,7 +138,10 @@ fn capacity(flavor: Flavor) {
         ok(&mut c, &["DB.PUT", NS, "t", id, id]);
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
-    assert_eq!(ok(&mut c, &["DB.SETOPTIONS", NS, "t", "CAPACITY", "2"]), Value::Okay);
+    assert_eq!(
+        ok(&mut c, &["DB.SETOPTIONS", NS, "t", "CAPACITY", "2"]),
+        Value::Okay
+    );
     let live: Vec<String> = t(&mut c, &["ZRANGE", "{ns}.changes.t", "0", "-1"]).unwrap();
     assert_eq!(live, ["b", "c"]);
     assert_eq!(ok(&mut c, &["DB.GET", NS, "t", "a"]), Value::Nil);
@@ -126,28 +160,57 @@ fn capacity(flavor: Flavor) {
     assert_eq!(fields(&ok(&mut c, &["DB.GETOPTIONS", NS, "t"])).len(), 0);
     ok(&mut c, &["DB.PUT", NS, "t", "e", "e"]);
     assert_eq!(t::<i64>(&mut c, &["HLEN", "{ns}.records"]).unwrap(), 3);
-    assert_eq!(err(&mut c, &["DB.SETOPTIONS", NS, "t", "CAPACITY", "-1"]).0, "ERR");
-    assert_eq!(err(&mut c, &["DB.SETOPTIONS", NS, "t", "LIMIT", "1"]), ("ERR".into(), "ResponseError: syntax error".into()));
+    assert_eq!(
+        err(&mut c, &["DB.SETOPTIONS", NS, "t", "CAPACITY", "-1"]).0,
+        "ERR"
+    );
+    assert_eq!(
+        err(&mut c, &["DB.SETOPTIONS", NS, "t", "LIMIT", "1"]),
+        ("ERR".into(), "ResponseError: syntax error".into())
+    );
 }
 
 fn leases(flavor: Flavor) {
     let s = server(flavor);
     let mut c = s.conn();
-    assert_eq!(ok(&mut c, &["DB.LEASE", NS, "l", "me", "150"]), Value::Int(1));
-    assert_eq!(ok(&mut c, &["DB.LEASE", NS, "l", "you", "150"]), Value::Int(0));
+    assert_eq!(
+        ok(&mut c, &["DB.LEASE", NS, "l", "me", "150"]),
+        Value::Int(1)
+    );
+    assert_eq!(
+        ok(&mut c, &["DB.LEASE", NS, "l", "you", "150"]),
+        Value::Int(0)
+    );
     let pttl: i64 = t(&mut c, &["PTTL", "{ns}.lease.l"]).unwrap();
     assert!(pttl > 0 && pttl <= 150, "{pttl}");
-    assert_eq!(ok(&mut c, &["DB.LEASE", NS, "l", "me", "10000"]), Value::Int(1), "renew");
+    assert_eq!(
+        ok(&mut c, &["DB.LEASE", NS, "l", "me", "10000"]),
+        Value::Int(1),
+        "renew"
+    );
     assert!(t::<i64>(&mut c, &["PTTL", "{ns}.lease.l"]).unwrap() > 5000);
     assert_eq!(ok(&mut c, &["DB.RELEASE", NS, "l", "you"]), Value::Int(0));
     assert_eq!(ok(&mut c, &["DB.RELEASE", NS, "l", "me"]), Value::Int(1));
-    assert_eq!(ok(&mut c, &["DB.LEASE", NS, "l", "you", "100"]), Value::Int(1));
+    assert_eq!(
+        ok(&mut c, &["DB.LEASE", NS, "l", "you", "100"]),
+        Value::Int(1)
+    );
     std::thread::sleep(std::time::Duration::from_millis(150));
-    assert_eq!(ok(&mut c, &["DB.LEASE", NS, "l", "me", "1000"]), Value::Int(1), "expired lease is free");
-    assert_eq!(ok(&mut c, &["DB.LEASE", NS, "l", "me", "0"]), Value::Int(0), "ttl 0 gives it up");
+    assert_eq!(
+        ok(&mut c, &["DB.LEASE", NS, "l", "me", "1000"]),
+        Value::Int(1),
+        "expired lease is free"
+    );
+    assert_eq!(
+        ok(&mut c, &["DB.LEASE", NS, "l", "me", "0"]),
+        Value::Int(0),
+        "ttl 0 gives it up"
+    );
     assert_eq!(t::<i64>(&mut c, &["EXISTS", "{ns}.lease.l"]).unwrap(), 0);
     assert_eq!(err(&mut c, &["DB.LEASE", NS, "l", "me", "-5"]).0, "ERR");
-    assert!(err(&mut c, &["DB.LEASE", NS, "l", "me", "soon"]).1.contains("ttl_ms"));
+    assert!(err(&mut c, &["DB.LEASE", NS, "l", "me", "soon"])
+        .1
+        .contains("ttl_ms"));
     assert_eq!(err(&mut c, &["DB.LEASE", NS, "l", "me"]).0, "ERR");
     assert_eq!(err(&mut c, &["DB.RELEASE", NS, "l"]).0, "ERR");
 }
@@ -160,7 +223,10 @@ fn versions_and_types(flavor: Flavor) {
     assert_eq!(ok(&mut c, &["DB.TYPES", NS]), Value::Array(vec![]));
     let r = ok(&mut c, &["DB.PUT", NS, "zeta", "1", "x", "alpha", "1", "x"]);
     let v = ok(&mut c, &["DB.VERSIONS", NS]);
-    assert_eq!(arr(&v).iter().map(int).collect::<Vec<_>>(), [int(&arr(&r)[0]), 1, 2]);
+    assert_eq!(
+        arr(&v).iter().map(int).collect::<Vec<_>>(),
+        [int(&arr(&r)[0]), 1, 2]
+    );
     let types: Vec<String> = t(&mut c, &["DB.TYPES", NS]).unwrap();
     assert_eq!(types, ["alpha", "zeta"]);
     assert_eq!(err(&mut c, &["DB.VERSIONS", NS, "extra"]).0, "ERR");
@@ -169,10 +235,20 @@ fn versions_and_types(flavor: Flavor) {
 fn wrong_type_and_corrupt(flavor: Flavor) {
     let s = server(flavor);
     let mut c = s.conn();
-    for key in ["{ns}.records", "{ns}.changes", "{ns}.changes.t", "{ns}.options", "{ns}.record_types"] {
+    for key in [
+        "{ns}.records",
+        "{ns}.changes",
+        "{ns}.changes.t",
+        "{ns}.options",
+        "{ns}.record_types",
+    ] {
         ok(&mut c, &["SET", key, "x"]);
         let d = s.digest();
-        assert_eq!(err(&mut c, &["DB.PUT", NS, "t", "a", "x"]).0, "WRONGTYPE", "{key}");
+        assert_eq!(
+            err(&mut c, &["DB.PUT", NS, "t", "a", "x"]).0,
+            "WRONGTYPE",
+            "{key}"
+        );
         assert_eq!(s.digest(), d);
         ok(&mut c, &["DEL", key]);
     }
@@ -181,7 +257,10 @@ fn wrong_type_and_corrupt(flavor: Flavor) {
     assert_eq!(err(&mut c, &["DB.DELETE", NS, "t", "a"]).0, "WRONGTYPE");
     ok(&mut c, &["DEL", "{ns}.last_version"]);
     ok(&mut c, &["HSET", "{ns}.lease.l", "f", "v"]);
-    assert_eq!(err(&mut c, &["DB.LEASE", NS, "l", "me", "100"]).0, "WRONGTYPE");
+    assert_eq!(
+        err(&mut c, &["DB.LEASE", NS, "l", "me", "100"]).0,
+        "WRONGTYPE"
+    );
     ok(&mut c, &["SET", "{ns}.last_version", "not a number"]);
     assert_eq!(err(&mut c, &["DB.PUT", NS, "t", "a", "x"]).0, "CORRUPT");
     ok(&mut c, &["DEL", "{ns}.last_version"]);
@@ -216,7 +295,9 @@ fn errors_change_nothing(flavor: Flavor) {
         assert_eq!(code, "ERR", "{args:?}: {msg}");
         assert_eq!(s.digest(), d, "{args:?} changed the keyspace");
     }
-    assert!(err(&mut c, &["DB.PUT"]).1.contains("wrong number of arguments"));
+    assert!(err(&mut c, &["DB.PUT"])
+        .1
+        .contains("wrong number of arguments"));
 }
 
 fn notifications_and_publish(flavor: Flavor) {
@@ -227,20 +308,31 @@ fn notifications_and_publish(flavor: Flavor) {
     let mut pubsub = sub.as_pubsub();
     pubsub.subscribe("{ns}.last_version_ch").unwrap();
     pubsub.psubscribe("__keyspace@0__:{ns}.*").unwrap();
-    pubsub.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+    pubsub
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
     ok(&mut c, &["DB.PUT", NS, "t", "a", "x"]);
     ok(&mut c, &["DB.DELETE", NS, "t", "a"]);
     let mut got = Vec::new();
     for _ in 0..4 {
         let m = pubsub.get_message().unwrap();
-        got.push((m.get_channel_name().to_string(), m.get_payload::<String>().unwrap()));
+        got.push((
+            m.get_channel_name().to_string(),
+            m.get_payload::<String>().unwrap(),
+        ));
     }
     got.sort();
     assert_eq!(
         got,
         [
-            ("__keyspace@0__:{ns}.records".to_string(), "db.delete".to_string()),
-            ("__keyspace@0__:{ns}.records".to_string(), "db.put".to_string()),
+            (
+                "__keyspace@0__:{ns}.records".to_string(),
+                "db.delete".to_string()
+            ),
+            (
+                "__keyspace@0__:{ns}.records".to_string(),
+                "db.put".to_string()
+            ),
             ("{ns}.last_version_ch".to_string(), "1".to_string()),
             ("{ns}.last_version_ch".to_string(), "2".to_string()),
         ]
@@ -248,7 +340,12 @@ fn notifications_and_publish(flavor: Flavor) {
 }
 
 fn info_and_config(flavor: Flavor) {
-    let s = Server::start(Options::flavor(flavor).module_args(["changes-ttl-ms", "3600000", "max-count", "500"]));
+    let s = Server::start(Options::flavor(flavor).module_args([
+        "changes-ttl-ms",
+        "3600000",
+        "max-count",
+        "500",
+    ]));
     let mut c = s.conn();
     let cfg: Vec<String> = t(&mut c, &["CONFIG", "GET", "databroker.changes-ttl-ms"]).unwrap();
     assert_eq!(cfg[1], "3600000");
@@ -262,7 +359,12 @@ fn info_and_config(flavor: Flavor) {
     ok(&mut c, &["DB.DELETE", NS, "t", "a"]);
     let _ = t::<Value>(&mut c, &["DB.GET", NS]);
     let info: String = t(&mut c, &["INFO", "databroker"]).unwrap();
-    for line in ["databroker_cmd_put:1", "databroker_records_written:2", "databroker_tombstones:1", "databroker_errors:1"] {
+    for line in [
+        "databroker_cmd_put:1",
+        "databroker_records_written:2",
+        "databroker_tombstones:1",
+        "databroker_errors:1",
+    ] {
         assert!(info.contains(line), "{line} missing from {info}");
     }
 }
@@ -270,9 +372,14 @@ fn info_and_config(flavor: Flavor) {
 fn command_metadata(flavor: Flavor) {
     let s = server(flavor);
     let mut c = s.conn();
-    let keys: Vec<String> = t(&mut c, &["COMMAND", "GETKEYS", "DB.PUT", NS, "t", "a", "x"]).unwrap();
+    let keys: Vec<String> =
+        t(&mut c, &["COMMAND", "GETKEYS", "DB.PUT", NS, "t", "a", "x"]).unwrap();
     assert_eq!(keys, [NS]);
-    let keys: Vec<String> = t(&mut c, &["COMMAND", "GETKEYS", "DB.GET", "{other}", "t", "a"]).unwrap();
+    let keys: Vec<String> = t(
+        &mut c,
+        &["COMMAND", "GETKEYS", "DB.GET", "{other}", "t", "a"],
+    )
+    .unwrap();
     assert_eq!(keys, ["{other}"]);
     // Write commands are refused above maxmemory; reads still work.
     ok(&mut c, &["DB.PUT", NS, "t", "a", "x"]);
@@ -282,7 +389,12 @@ fn command_metadata(flavor: Flavor) {
 }
 
 fn cluster_needs_hash_tag(flavor: Flavor) {
-    let s = Server::start(Options::flavor(flavor).arg(["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]));
+    let s = Server::start(Options::flavor(flavor).arg([
+        "--cluster-enabled",
+        "yes",
+        "--cluster-config-file",
+        "nodes.conf",
+    ]));
     let mut c = s.conn();
     ok(&mut c, &["CLUSTER", "ADDSLOTSRANGE", "0", "16383"]);
     for _ in 0..200 {
@@ -292,10 +404,16 @@ fn cluster_needs_hash_tag(flavor: Flavor) {
         }
         std::thread::sleep(std::time::Duration::from_millis(25));
     }
-    assert_eq!(err(&mut c, &["DB.PUT", "plain", "t", "a", "x"]).0, "CROSSSLOT");
+    assert_eq!(
+        err(&mut c, &["DB.PUT", "plain", "t", "a", "x"]).0,
+        "CROSSSLOT"
+    );
     assert_eq!(err(&mut c, &["DB.GET", "{}", "t", "a"]).0, "CROSSSLOT");
     ok(&mut c, &["DB.PUT", "{pomerium_v3}", "t", "a", "x"]);
-    assert_ne!(ok(&mut c, &["DB.GET", "{pomerium_v3}", "t", "a"]), Value::Nil);
+    assert_ne!(
+        ok(&mut c, &["DB.GET", "{pomerium_v3}", "t", "a"]),
+        Value::Nil
+    );
 }
 
 on_both!(

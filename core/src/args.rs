@@ -11,14 +11,20 @@ pub fn parse_u64(arg: &[u8], name: &'static str) -> DbResult<u64> {
     if arg.is_empty() || arg.len() > 20 || !arg.iter().all(u8::is_ascii_digit) {
         return Err(bad());
     }
-    std::str::from_utf8(arg).ok().and_then(|s| s.parse::<u64>().ok()).ok_or_else(bad)
+    std::str::from_utf8(arg)
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .ok_or_else(bad)
 }
 
 /// A decimal integer in `min..=max`.
 pub fn parse_in_range(arg: &[u8], name: &'static str, min: u64, max: u64) -> DbResult<u64> {
     let v = parse_u64(arg, name)?;
     if v < min || v > max {
-        return Err(DbError::arg(name, format!("must be between {min} and {max}")));
+        return Err(DbError::arg(
+            name,
+            format!("must be between {min} and {max}"),
+        ));
     }
     Ok(v)
 }
@@ -29,7 +35,10 @@ pub fn parse_name<'a>(arg: &'a [u8], name: &'static str) -> DbResult<&'a str> {
         return Err(DbError::arg(name, "must not be empty"));
     }
     if arg.len() > MAX_NAME_LEN {
-        return Err(DbError::arg(name, format!("must be at most {MAX_NAME_LEN} bytes")));
+        return Err(DbError::arg(
+            name,
+            format!("must be at most {MAX_NAME_LEN} bytes"),
+        ));
     }
     std::str::from_utf8(arg).map_err(|_| DbError::arg(name, "must be valid UTF-8"))
 }
@@ -40,7 +49,10 @@ pub fn parse_token<'a>(arg: &'a [u8], name: &'static str) -> DbResult<&'a [u8]> 
         return Err(DbError::arg(name, "must not be empty"));
     }
     if arg.len() > MAX_NAME_LEN {
-        return Err(DbError::arg(name, format!("must be at most {MAX_NAME_LEN} bytes")));
+        return Err(DbError::arg(
+            name,
+            format!("must be at most {MAX_NAME_LEN} bytes"),
+        ));
     }
     Ok(arg)
 }
@@ -97,7 +109,16 @@ mod tests {
     fn integers() {
         assert_eq!(parse_u64(b"0", "n"), Ok(0));
         assert_eq!(parse_u64(b"18446744073709551615", "n"), Ok(u64::MAX));
-        for bad in [&b""[..], b"-1", b"+1", b" 1", b"1.0", b"18446744073709551616", b"0x10", b"1\0"] {
+        for bad in [
+            &b""[..],
+            b"-1",
+            b"+1",
+            b" 1",
+            b"1.0",
+            b"18446744073709551616",
+            b"0x10",
+            b"1\0",
+        ] {
             let e = parse_u64(bad, "count").unwrap_err();
             assert!(e.to_string().starts_with("ERR count "), "{e}");
         }
@@ -109,7 +130,10 @@ mod tests {
     fn names() {
         assert_eq!(parse_name(b"a\0b", "id"), Ok("a\0b"));
         assert!(parse_name(b"", "id").is_err());
-        assert!(parse_name(b"\xff", "id").unwrap_err().to_string().contains("UTF-8"));
+        assert!(parse_name(b"\xff", "id")
+            .unwrap_err()
+            .to_string()
+            .contains("UTF-8"));
         assert!(parse_name(&[b'a'; 1024], "id").is_ok());
         assert!(parse_name(&[b'a'; 1025], "id").is_err());
     }

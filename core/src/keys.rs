@@ -1,7 +1,7 @@
 //! Key names of one namespace (SPEC section 1): `<ns>` + suffix.
 
 /// The key names of one namespace.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Keys {
     ns: Vec<u8>,
 }

@@ -102,7 +102,9 @@ impl Store for MemoryStore {
 
     fn hscan(&mut self, key: &[u8], cursor: u64, count: usize) -> (u64, Vec<(Vec<u8>, Vec<u8>)>) {
         // The cursor is a position in field order; stable while nothing changes.
-        let Some(Value::Hash(h)) = self.keys.get(key) else { return (0, Vec::new()) };
+        let Some(Value::Hash(h)) = self.keys.get(key) else {
+            return (0, Vec::new());
+        };
         let page: Vec<_> = h
             .iter()
             .skip(cursor as usize)
@@ -111,6 +113,30 @@ impl Store for MemoryStore {
             .collect();
         let next = cursor + page.len() as u64;
         (if next as usize >= h.len() { 0 } else { next }, page)
+    }
+
+    fn zscan(&mut self, key: &[u8], cursor: u64, count: usize) -> (u64, Vec<Vec<u8>>) {
+        // Position in member order; stable while nothing changes.
+        let mut members: Vec<Vec<u8>> = match self.keys.get(key) {
+            Some(Value::ZSet(z)) => z.keys().cloned().collect(),
+            _ => return (0, Vec::new()),
+        };
+        members.sort();
+        let page: Vec<Vec<u8>> = members
+            .iter()
+            .skip(cursor as usize)
+            .take(count.max(1))
+            .cloned()
+            .collect();
+        let next = cursor + page.len() as u64;
+        (
+            if next as usize >= members.len() {
+                0
+            } else {
+                next
+            },
+            page,
+        )
     }
 
     fn zcard(&mut self, key: &[u8]) -> u64 {
@@ -128,7 +154,11 @@ impl Store for MemoryStore {
     }
 
     fn zrange_from(&mut self, key: &[u8], min: Bound, limit: usize) -> Vec<(Vec<u8>, f64)> {
-        self.sorted(key).into_iter().filter(|(_, s)| min.admits(*s)).take(limit).collect()
+        self.sorted(key)
+            .into_iter()
+            .filter(|(_, s)| min.admits(*s))
+            .take(limit)
+            .collect()
     }
 
     fn smembers(&mut self, key: &[u8]) -> Vec<Vec<u8>> {
@@ -144,12 +174,14 @@ impl Store for MemoryStore {
 
     fn set(&mut self, key: &[u8], value: &[u8]) {
         self.log("SET", key);
-        self.keys.insert(key.to_vec(), Value::Str(value.to_vec(), None));
+        self.keys
+            .insert(key.to_vec(), Value::Str(value.to_vec(), None));
     }
 
     fn set_px_at(&mut self, key: &[u8], value: &[u8], at_ms: i64) {
         self.log("SET", key);
-        self.keys.insert(key.to_vec(), Value::Str(value.to_vec(), Some(at_ms)));
+        self.keys
+            .insert(key.to_vec(), Value::Str(value.to_vec(), Some(at_ms)));
     }
 
     fn del(&mut self, key: &[u8]) {
@@ -159,7 +191,10 @@ impl Store for MemoryStore {
 
     fn hset(&mut self, key: &[u8], pairs: &[(&[u8], &[u8])]) {
         self.log("HSET", key);
-        let e = self.keys.entry(key.to_vec()).or_insert_with(|| Value::Hash(BTreeMap::new()));
+        let e = self
+            .keys
+            .entry(key.to_vec())
+            .or_insert_with(|| Value::Hash(BTreeMap::new()));
         if let Value::Hash(h) = e {
             for (f, v) in pairs {
                 h.insert(f.to_vec(), v.to_vec());
@@ -179,7 +214,10 @@ impl Store for MemoryStore {
 
     fn zadd(&mut self, key: &[u8], pairs: &[(f64, &[u8])]) {
         self.log("ZADD", key);
-        let e = self.keys.entry(key.to_vec()).or_insert_with(|| Value::ZSet(HashMap::new()));
+        let e = self
+            .keys
+            .entry(key.to_vec())
+            .or_insert_with(|| Value::ZSet(HashMap::new()));
         if let Value::ZSet(z) = e {
             for (s, m) in pairs {
                 z.insert(m.to_vec(), *s);
@@ -199,7 +237,10 @@ impl Store for MemoryStore {
 
     fn sadd(&mut self, key: &[u8], members: &[&[u8]]) {
         self.log("SADD", key);
-        let e = self.keys.entry(key.to_vec()).or_insert_with(|| Value::Set(BTreeSet::new()));
+        let e = self
+            .keys
+            .entry(key.to_vec())
+            .or_insert_with(|| Value::Set(BTreeSet::new()));
         if let Value::Set(s) = e {
             for m in members {
                 s.insert(m.to_vec());

@@ -74,12 +74,14 @@ pub fn encode(record: &Record) -> Vec<u8> {
 
 /// Decodes stored record bytes, naming `what` (a key and field) on failure.
 pub fn decode(bytes: &[u8], what: impl FnOnce() -> String) -> DbResult<Record> {
-    Record::decode(bytes).map_err(|e| DbError::corrupt(format!("{} does not decode as a Record: {e}", what())))
+    Record::decode(bytes)
+        .map_err(|e| DbError::corrupt(format!("{} does not decode as a Record: {e}", what())))
 }
 
 /// Decodes stored options bytes.
 pub fn decode_options(bytes: &[u8], what: impl FnOnce() -> String) -> DbResult<Options> {
-    Options::decode(bytes).map_err(|e| DbError::corrupt(format!("{} does not decode as Options: {e}", what())))
+    Options::decode(bytes)
+        .map_err(|e| DbError::corrupt(format!("{} does not decode as Options: {e}", what())))
 }
 
 /// A record in the requested format. `bytes` are the stored bytes of `record`.
@@ -111,7 +113,11 @@ pub fn map_reply(record: &Record) -> Reply {
 }
 
 /// Decodes stored bytes and formats them; `PROTO` does not decode at all.
-pub fn stored_reply(bytes: Vec<u8>, format: Format, what: impl FnOnce() -> String) -> DbResult<Reply> {
+pub fn stored_reply(
+    bytes: Vec<u8>,
+    format: Format,
+    what: impl FnOnce() -> String,
+) -> DbResult<Reply> {
     match format {
         Format::Proto => Ok(Reply::Bulk(bytes)),
         Format::Map => Ok(map_reply(&decode(&bytes, what)?)),
@@ -129,10 +135,24 @@ mod tests {
 
     #[test]
     fn timestamps_round_trip() {
-        for us in [0i64, 1, 999_999, 1_000_000, 1_732_563_189_123_456, -1, -1_000_001] {
+        for us in [
+            0i64,
+            1,
+            999_999,
+            1_000_000,
+            1_732_563_189_123_456,
+            -1,
+            -1_000_001,
+        ] {
             assert_eq!(micros(&timestamp(us)), us);
         }
-        assert_eq!(timestamp(1_500_000), Timestamp { seconds: 1, nanos: 500_000_000 });
+        assert_eq!(
+            timestamp(1_500_000),
+            Timestamp {
+                seconds: 1,
+                nanos: 500_000_000
+            }
+        );
     }
 
     #[test]
@@ -153,7 +173,9 @@ mod tests {
     #[test]
     fn map_format_fields_in_order() {
         let r = tombstone(3, "t", "i", None, 5);
-        let Reply::Map(m) = map_reply(&r) else { panic!() };
+        let Reply::Map(m) = map_reply(&r) else {
+            panic!()
+        };
         let names: Vec<_> = m.iter().map(|(k, _)| k.clone()).collect();
         assert_eq!(
             names,

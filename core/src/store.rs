@@ -53,6 +53,8 @@ pub trait Store {
     fn hlen(&mut self, key: &[u8]) -> u64;
     /// `HSCAN key cursor COUNT count`: (next cursor, field-value pairs).
     fn hscan(&mut self, key: &[u8], cursor: u64, count: usize) -> (u64, Vec<(Vec<u8>, Vec<u8>)>);
+    /// `ZSCAN key cursor COUNT count`: (next cursor, members).
+    fn zscan(&mut self, key: &[u8], cursor: u64, count: usize) -> (u64, Vec<Vec<u8>>);
     /// `ZCARD key`.
     fn zcard(&mut self, key: &[u8]) -> u64;
     /// `ZSCORE key member`.

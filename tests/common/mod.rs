@@ -59,10 +59,18 @@ pub fn bulk(v: &Value) -> &[u8] {
 /// A record reply in MAP format (RESP2 flat array or RESP3 map) as name -> value.
 pub fn fields(v: &Value) -> Vec<(String, Value)> {
     match v {
-        Value::Map(m) => m.iter().map(|(k, v)| (String::from_utf8(bulk(k).to_vec()).unwrap(), v.clone())).collect(),
+        Value::Map(m) => m
+            .iter()
+            .map(|(k, v)| (String::from_utf8(bulk(k).to_vec()).unwrap(), v.clone()))
+            .collect(),
         Value::Array(a) => a
             .chunks_exact(2)
-            .map(|p| (String::from_utf8(bulk(&p[0]).to_vec()).unwrap(), p[1].clone()))
+            .map(|p| {
+                (
+                    String::from_utf8(bulk(&p[0]).to_vec()).unwrap(),
+                    p[1].clone(),
+                )
+            })
             .collect(),
         other => panic!("not a record: {other:?}"),
     }
@@ -70,7 +78,11 @@ pub fn fields(v: &Value) -> Vec<(String, Value)> {
 
 /// One field of a MAP record.
 pub fn field(v: &Value, name: &str) -> Value {
-    fields(v).into_iter().find(|(k, _)| k == name).map(|(_, v)| v).unwrap_or_else(|| panic!("no {name}"))
+    fields(v)
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
+        .unwrap_or_else(|| panic!("no {name}"))
 }
 
 /// Runs `$body(flavor)` as one test per server flavor.

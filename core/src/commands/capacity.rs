@@ -14,10 +14,17 @@ use crate::record::{self, show};
 use crate::store::{Bound, Store};
 
 /// Reads the capacity of `rtype` from `<ns>.options` (None = no limit).
-pub fn read_options(store: &mut impl Store, options_key: &[u8], rtype: &str) -> DbResult<Option<Options>> {
+pub fn read_options(
+    store: &mut impl Store,
+    options_key: &[u8],
+    rtype: &str,
+) -> DbResult<Option<Options>> {
     match store.hget(options_key, rtype.as_bytes()) {
         None => Ok(None),
-        Some(bytes) => record::decode_options(&bytes, || format!("{} field {}", show(options_key), rtype)).map(Some),
+        Some(bytes) => {
+            record::decode_options(&bytes, || format!("{} field {}", show(options_key), rtype))
+                .map(Some)
+        }
     }
 }
 
@@ -56,7 +63,10 @@ pub fn enforce(
     loop {
         let old = store.zrange_from(&zkey, Bound::Incl(f64::NEG_INFINITY), window);
         let exhausted = old.len() < window;
-        let old: Vec<(Vec<u8>, f64)> = old.into_iter().filter(|(m, _)| !is_fresh(fresh, m)).collect();
+        let old: Vec<(Vec<u8>, f64)> = old
+            .into_iter()
+            .filter(|(m, _)| !is_fresh(fresh, m))
+            .collect();
         let mut plan: Vec<Next<'_>> = Vec::new();
         let (mut oi, mut fi) = (0, fresh.iter().peekable());
         let mut count = total;
@@ -100,7 +110,12 @@ fn is_fresh(fresh: &BTreeMap<&str, &Any>, member: &[u8]) -> bool {
 
 /// Evicts an existing member: a tombstone when it has a live record, else
 /// just drops the stale member.
-fn evict_old(store: &mut impl Store, txn: &mut Txn<'_>, rtype: &str, member: &[u8]) -> DbResult<()> {
+fn evict_old(
+    store: &mut impl Store,
+    txn: &mut Txn<'_>,
+    rtype: &str,
+    member: &[u8],
+) -> DbResult<()> {
     let Ok(id) = std::str::from_utf8(member) else {
         txn.drop_member(rtype, member);
         return Ok(());
@@ -109,7 +124,9 @@ fn evict_old(store: &mut impl Store, txn: &mut Txn<'_>, rtype: &str, member: &[u
     let field = record_field(rtype, id);
     match store.hget(&records, &field) {
         Some(bytes) => {
-            let rec = record::decode(&bytes, || format!("{} field {}", show(&records), show(&field)))?;
+            let rec = record::decode(&bytes, || {
+                format!("{} field {}", show(&records), show(&field))
+            })?;
             if rec.r#type == rtype && rec.id == id {
                 txn.evict(rtype, id, rec.data);
             } else {

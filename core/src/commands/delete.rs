@@ -41,7 +41,9 @@ pub fn run(store: &mut impl Store, env: Env, args: &[&[u8]]) -> DbResult<(Reply,
     }
     let mut versions = Vec::with_capacity(pairs.len());
     for &(rtype, id) in &pairs {
-        let data = current.get_mut(&record_field(rtype, id)).and_then(|(_, d)| d.take());
+        let data = current
+            .get_mut(&record_field(rtype, id))
+            .and_then(|(_, d)| d.take());
         versions.push(txn.delete(rtype, id, data));
     }
     let reply = txn.write_reply(&versions);

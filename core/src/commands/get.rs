@@ -32,8 +32,12 @@ pub fn run(store: &mut impl Store, args: &[&[u8]]) -> DbResult<Reply> {
     let records = keys.records();
     expect_kind(store, &records, KeyKind::Hash)?;
     let field = record_field(rtype, id);
-    let Some(bytes) = store.hget(&records, &field) else { return Ok(Reply::Null) };
-    let rec = record::decode(&bytes, || format!("{} field {}", show(&records), show(&field)))?;
+    let Some(bytes) = store.hget(&records, &field) else {
+        return Ok(Reply::Null);
+    };
+    let rec = record::decode(&bytes, || {
+        format!("{} field {}", show(&records), show(&field))
+    })?;
     if rec.r#type != rtype || rec.id != id {
         return Ok(Reply::Null); // the field belongs to another (type, id)
     }

@@ -10,7 +10,10 @@ pub mod get;
 pub mod lease;
 pub mod options;
 pub mod put;
+pub mod retention;
 pub mod state;
+pub mod sync;
+pub mod synclatest;
 pub mod txn;
 pub mod versions;
 

@@ -50,7 +50,15 @@ pub fn run(store: &mut impl Store, env: Env, args: &[&[u8]]) -> DbResult<(Reply,
         let data: Vec<(&str, Any)> = items
             .iter()
             .filter(|(t, _, _)| *t == rtype)
-            .map(|&(t, i, p)| (i, Any { type_url: t.to_string(), value: p.to_vec() }))
+            .map(|&(t, i, p)| {
+                (
+                    i,
+                    Any {
+                        type_url: t.to_string(),
+                        value: p.to_vec(),
+                    },
+                )
+            })
             .collect();
         // Later puts of the same id win, as in the records hash.
         let fresh: BTreeMap<&str, &Any> = data.iter().map(|(i, a)| (*i, a)).collect();

@@ -1,12 +1,12 @@
 //! Unit tests of the command logic against the in-memory store.
 
 use super::*;
+use crate::keys::Keys;
 use crate::memstore::MemoryStore;
 use crate::pb::Record;
 use crate::record::decode;
 use crate::reply::Reply;
 use crate::store::Store;
-use crate::keys::Keys;
 
 const NS: &[u8] = b"{t}";
 
@@ -27,7 +27,12 @@ fn del(s: &mut MemoryStore, now: i64, a: &[&str]) -> DbResult<Reply> {
 }
 
 fn versions_of(r: &Reply) -> Vec<i64> {
-    r.as_array().unwrap()[2].as_array().unwrap().iter().map(|v| v.as_int().unwrap()).collect()
+    r.as_array().unwrap()[2]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_int().unwrap())
+        .collect()
 }
 
 fn changes(s: &mut MemoryStore) -> Vec<Record> {
@@ -56,12 +61,19 @@ fn put_issues_gapless_versions_and_one_clock_reading() {
     assert_eq!(r.as_array().unwrap()[1], Reply::Int(1_000_000));
     let r = put(&mut s, 2_000_000, &["u", "a", "z"]).unwrap();
     assert_eq!(versions_of(&r), [3]);
-    assert_eq!(r.as_array().unwrap()[0].as_int().unwrap(), sv, "server_version never changes");
+    assert_eq!(
+        r.as_array().unwrap()[0].as_int().unwrap(),
+        sv,
+        "server_version never changes"
+    );
     let ch = changes(&mut s);
     assert_eq!(ch.iter().map(|r| r.version).collect::<Vec<_>>(), [1, 2, 3]);
     assert_eq!(s.get(&Keys::new(NS).last_version()), Some(b"3".to_vec()));
     assert_eq!(s.published.last().unwrap().1, b"3");
-    assert_eq!(s.smembers(&Keys::new(NS).record_types()), [b"t".to_vec(), b"u".to_vec()]);
+    assert_eq!(
+        s.smembers(&Keys::new(NS).record_types()),
+        [b"t".to_vec(), b"u".to_vec()]
+    );
 }
 
 #[test]
@@ -72,11 +84,20 @@ fn get_both_formats() {
     let Reply::Map(m) = r else { panic!() };
     assert_eq!(m[1].1, Reply::Bulk(b"a\0b".to_vec()));
     assert_eq!(m[5].1, Reply::Bulk(b"payload".to_vec()));
-    let Reply::Bulk(b) = get::run(&mut s, &[NS, b"t", b"a\0b", b"format", b"proto"]).unwrap() else { panic!() };
+    let Reply::Bulk(b) = get::run(&mut s, &[NS, b"t", b"a\0b", b"format", b"proto"]).unwrap()
+    else {
+        panic!()
+    };
     assert_eq!(decode(&b, String::new).unwrap().version, 1);
     assert_eq!(get::run(&mut s, &[NS, b"t", b"zz"]).unwrap(), Reply::Null);
-    assert_eq!(get::run(&mut s, &[NS, b"t", b"a", b"FORMAT"]), Err(DbError::Syntax));
-    assert_eq!(get::run(&mut s, &[NS, b"t", b"a", b"BOGUS", b"x"]), Err(DbError::Syntax));
+    assert_eq!(
+        get::run(&mut s, &[NS, b"t", b"a", b"FORMAT"]),
+        Err(DbError::Syntax)
+    );
+    assert_eq!(
+        get::run(&mut s, &[NS, b"t", b"a", b"BOGUS", b"x"]),
+        Err(DbError::Syntax)
+    );
 }
 
 #[test]
@@ -87,7 +108,10 @@ fn delete_writes_tombstones_with_last_data() {
     assert_eq!(versions_of(&r), [2, 3, 4]);
     let ch = changes(&mut s);
     assert_eq!(ch[1].data.as_ref().unwrap().value, b"payload");
-    assert!(ch[2].data.is_none(), "second delete of the same id carries no data");
+    assert!(
+        ch[2].data.is_none(),
+        "second delete of the same id carries no data"
+    );
     assert!(ch[3].data.is_none());
     assert_eq!(crate::record::micros(ch[1].deleted_at.as_ref().unwrap()), 7);
     assert_eq!(get::run(&mut s, &[NS, b"t", b"a"]).unwrap(), Reply::Null);
@@ -111,7 +135,9 @@ fn conflicting_fields_are_refused_without_writes() {
     assert_eq!(s.keys, before);
     // The same (type, id) twice is fine: last wins.
     put(&mut s, 7, &["q", "r", "1", "q", "r", "2"]).unwrap();
-    let Reply::Map(m) = get::run(&mut s, &[NS, b"q", b"r"]).unwrap() else { panic!() };
+    let Reply::Map(m) = get::run(&mut s, &[NS, b"q", b"r"]).unwrap() else {
+        panic!()
+    };
     assert_eq!(m[5].1, Reply::Bulk(b"2".to_vec()));
 }
 
@@ -119,23 +145,42 @@ fn conflicting_fields_are_refused_without_writes() {
 fn bad_arguments_and_wrong_types() {
     let mut s = MemoryStore::new();
     assert_eq!(put(&mut s, 1, &["t", "a"]), Err(DbError::WrongArity));
-    assert!(put(&mut s, 1, &["", "a", "x"]).unwrap_err().to_string().starts_with("ERR type"));
-    s.keys.insert(Keys::new(NS).changes(), crate::memstore::Value::Other);
+    assert!(put(&mut s, 1, &["", "a", "x"])
+        .unwrap_err()
+        .to_string()
+        .starts_with("ERR type"));
+    s.keys
+        .insert(Keys::new(NS).changes(), crate::memstore::Value::Other);
     assert_eq!(put(&mut s, 1, &["t", "a", "x"]), Err(DbError::WrongType));
     s.keys.clear();
-    s.keys.insert(Keys::new(NS).type_changes(b"t"), crate::memstore::Value::Other);
+    s.keys.insert(
+        Keys::new(NS).type_changes(b"t"),
+        crate::memstore::Value::Other,
+    );
     assert_eq!(put(&mut s, 1, &["t", "a", "x"]), Err(DbError::WrongType));
     assert_eq!(put(&mut s, 1, &["u", "a", "x"]).map(|_| ()), Ok(()));
-    s.keys.insert(Keys::new(NS).last_version(), crate::memstore::Value::Str(b"x".to_vec(), None));
-    assert_eq!(put(&mut s, 1, &["u", "a", "x"]).unwrap_err().code(), "CORRUPT");
+    s.keys.insert(
+        Keys::new(NS).last_version(),
+        crate::memstore::Value::Str(b"x".to_vec(), None),
+    );
+    assert_eq!(
+        put(&mut s, 1, &["u", "a", "x"]).unwrap_err().code(),
+        "CORRUPT"
+    );
 }
 
 #[test]
 fn corrupt_record_is_reported() {
     let mut s = MemoryStore::new();
     s.hset(&Keys::new(NS).records(), &[(b"t/a", b"\xff\xff")]);
-    assert_eq!(get::run(&mut s, &[NS, b"t", b"a"]).unwrap_err().code(), "CORRUPT");
-    assert_eq!(put(&mut s, 1, &["t", "a", "x"]).unwrap_err().code(), "CORRUPT");
+    assert_eq!(
+        get::run(&mut s, &[NS, b"t", b"a"]).unwrap_err().code(),
+        "CORRUPT"
+    );
+    assert_eq!(
+        put(&mut s, 1, &["t", "a", "x"]).unwrap_err().code(),
+        "CORRUPT"
+    );
     assert_eq!(del(&mut s, 1, &["t", "a"]).unwrap_err().code(), "CORRUPT");
 }
 
@@ -157,7 +202,12 @@ fn capacity_evicts_oldest_then_by_id() {
     assert_eq!(live_ids(&mut s, "t"), ["b", "c"]);
     assert_eq!(changes(&mut s).last().unwrap().id, "a");
     // A batch larger than capacity keeps the last ids by (score, id).
-    put(&mut s, 5_000_000, &["t", "z", "5", "t", "y", "6", "t", "x", "7"]).unwrap();
+    put(
+        &mut s,
+        5_000_000,
+        &["t", "z", "5", "t", "y", "6", "t", "x", "7"],
+    )
+    .unwrap();
     assert_eq!(live_ids(&mut s, "t"), ["y", "z"]);
     assert_eq!(
         get::run(&mut s, &[NS, b"t", b"x"]).unwrap(),
@@ -187,33 +237,56 @@ fn capacity_drops_stale_members_without_counting_them() {
 #[test]
 fn options_round_trip() {
     let mut s = MemoryStore::new();
-    assert_eq!(options::get(&mut s, &[NS, b"t"]).unwrap(), Reply::Map(vec![]));
+    assert_eq!(
+        options::get(&mut s, &[NS, b"t"]).unwrap(),
+        Reply::Map(vec![])
+    );
     options::set(&mut s, Env::at(1), &[NS, b"t", b"capacity", b"10"]).unwrap();
     assert_eq!(
         options::get(&mut s, &[NS, b"t"]).unwrap(),
         Reply::Map(vec![(Reply::text("capacity"), Reply::Int(10))])
     );
     options::set(&mut s, Env::at(1), &[NS, b"t"]).unwrap();
-    assert_eq!(options::get(&mut s, &[NS, b"t"]).unwrap(), Reply::Map(vec![]));
+    assert_eq!(
+        options::get(&mut s, &[NS, b"t"]).unwrap(),
+        Reply::Map(vec![])
+    );
     assert!(options::set(&mut s, Env::at(1), &[NS, b"t", b"CAPACITY", b"-1"]).is_err());
-    assert_eq!(options::set(&mut s, Env::at(1), &[NS, b"t", b"CAP"]).unwrap_err(), DbError::Syntax);
+    assert_eq!(
+        options::set(&mut s, Env::at(1), &[NS, b"t", b"CAP"]).unwrap_err(),
+        DbError::Syntax
+    );
 }
 
 #[test]
 fn leases() {
     let mut s = MemoryStore::new();
     let l = |s: &mut MemoryStore, id: &str, ttl: &str| {
-        lease::lease(s, Env::at(1_000_000), &[NS, b"n", id.as_bytes(), ttl.as_bytes()]).unwrap()
+        lease::lease(
+            s,
+            Env::at(1_000_000),
+            &[NS, b"n", id.as_bytes(), ttl.as_bytes()],
+        )
+        .unwrap()
     };
     assert_eq!(l(&mut s, "a", "100"), Reply::Int(1));
-    assert_eq!(s.keys.get(&Keys::new(NS).lease(b"n")), Some(&crate::memstore::Value::Str(b"a".to_vec(), Some(1100))));
+    assert_eq!(
+        s.keys.get(&Keys::new(NS).lease(b"n")),
+        Some(&crate::memstore::Value::Str(b"a".to_vec(), Some(1100)))
+    );
     assert_eq!(l(&mut s, "b", "100"), Reply::Int(0));
     assert_eq!(l(&mut s, "a", "200"), Reply::Int(1));
     assert_eq!(l(&mut s, "b", "0"), Reply::Int(0));
     assert_eq!(l(&mut s, "a", "0"), Reply::Int(0));
     assert_eq!(l(&mut s, "b", "100"), Reply::Int(1));
-    assert_eq!(lease::release(&mut s, &[NS, b"n", b"a"]).unwrap(), Reply::Int(0));
-    assert_eq!(lease::release(&mut s, &[NS, b"n", b"b"]).unwrap(), Reply::Int(1));
+    assert_eq!(
+        lease::release(&mut s, &[NS, b"n", b"a"]).unwrap(),
+        Reply::Int(0)
+    );
+    assert_eq!(
+        lease::release(&mut s, &[NS, b"n", b"b"]).unwrap(),
+        Reply::Int(1)
+    );
     assert!(lease::lease(&mut s, Env::at(1), &[NS, b"n", b"a", b"x"]).is_err());
 }
 
@@ -221,7 +294,10 @@ fn leases() {
 fn versions_and_types() {
     let mut s = MemoryStore::new();
     let v = versions::versions(&mut s, &[NS]).unwrap();
-    assert_eq!(v, Reply::Array(vec![Reply::Int(0), Reply::Int(1), Reply::Int(0)]));
+    assert_eq!(
+        v,
+        Reply::Array(vec![Reply::Int(0), Reply::Int(1), Reply::Int(0)])
+    );
     put(&mut s, 1, &["b", "1", "x", "a", "1", "x"]).unwrap();
     let v = versions::versions(&mut s, &[NS]).unwrap();
     assert_eq!(v.as_array().unwrap()[1..], [Reply::Int(1), Reply::Int(2)]);

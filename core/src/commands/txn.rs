@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use prost_types::Any;
 
+use super::retention;
 use super::state::{self, NsState};
 use super::{expect_kind, Env};
 use crate::error::{DbError, DbResult};
@@ -24,6 +25,8 @@ pub struct WriteStats {
     pub deletes: u64,
     /// Tombstones written by capacity eviction.
     pub evictions: u64,
+    /// Old changes removed by retention.
+    pub trimmed: u64,
 }
 
 /// The pending writes of one command to one namespace.
@@ -69,7 +72,11 @@ impl<'k> Txn<'k> {
 
     /// Type-checks `<ns>.changes.<type>`.
     pub fn check_type(&self, store: &mut impl Store, rtype: &str) -> DbResult<()> {
-        expect_kind(store, &self.keys.type_changes(rtype.as_bytes()), KeyKind::ZSet)
+        expect_kind(
+            store,
+            &self.keys.type_changes(rtype.as_bytes()),
+            KeyKind::ZSet,
+        )
     }
 
     /// The namespace's keys.
@@ -106,7 +113,8 @@ impl<'k> Txn<'k> {
         let v = self.issue();
         let rec = record::new_record(v, rtype, id, payload, self.env.now_us);
         let bytes = record::encode(&rec);
-        self.record_sets.push((record_field(rtype, id), bytes.clone()));
+        self.record_sets
+            .push((record_field(rtype, id), bytes.clone()));
         self.changes.push((v, bytes));
         self.type_adds
             .entry(rtype.to_string())
@@ -158,7 +166,10 @@ impl<'k> Txn<'k> {
     pub fn commit(self, store: &mut impl Store) -> DbResult<WriteStats> {
         let last = self.next - 1;
         if last > MAX_VERSION {
-            return Err(DbError::arg("versions", "would exceed 2^53: the namespace is full"));
+            return Err(DbError::arg(
+                "versions",
+                "would exceed 2^53: the namespace is full",
+            ));
         }
         let keys = self.keys;
         let issued = !self.changes.is_empty();
@@ -169,11 +180,17 @@ impl<'k> Txn<'k> {
             }
         }
         if issued && self.state.server_version.is_none() {
-            store.set(&keys.server_version(), self.server_version().to_string().as_bytes());
+            store.set(
+                &keys.server_version(),
+                self.server_version().to_string().as_bytes(),
+            );
         }
         if !self.record_sets.is_empty() {
-            let pairs: Vec<(&[u8], &[u8])> =
-                self.record_sets.iter().map(|(f, v)| (f.as_slice(), v.as_slice())).collect();
+            let pairs: Vec<(&[u8], &[u8])> = self
+                .record_sets
+                .iter()
+                .map(|(f, v)| (f.as_slice(), v.as_slice()))
+                .collect();
             store.hset(&keys.records(), &pairs);
         }
         for (rtype, adds) in &self.type_adds {
@@ -189,8 +206,11 @@ impl<'k> Txn<'k> {
             store.zrem(&keys.type_changes(rtype), &members);
         }
         if issued {
-            let pairs: Vec<(f64, &[u8])> =
-                self.changes.iter().map(|(v, b)| (*v as f64, b.as_slice())).collect();
+            let pairs: Vec<(f64, &[u8])> = self
+                .changes
+                .iter()
+                .map(|(v, b)| (*v as f64, b.as_slice()))
+                .collect();
             store.zadd(&keys.changes(), &pairs);
             let types_key = keys.record_types();
             let new_types: Vec<&[u8]> = self
@@ -210,8 +230,17 @@ impl<'k> Txn<'k> {
             if self.stats.deletes + self.stats.evictions > 0 {
                 store.notify("db.delete", &keys.records());
             }
+            let mut stats = self.stats;
+            stats.trimmed = retention::trim(
+                store,
+                keys,
+                self.env.now_us,
+                self.env.changes_ttl_ms,
+                retention::TRIM_BATCH,
+            ) as u64;
             store.publish(&keys.last_version_ch(), last_text.as_bytes());
             store.signal_ready(&keys.last_version());
+            return Ok(stats);
         }
         Ok(self.stats)
     }
@@ -228,10 +257,23 @@ impl<'k> Txn<'k> {
 
 /// Reads the record at `field` and checks it belongs to `(rtype, id)`:
 /// `CONFLICT` when the field holds another record, `CORRUPT` when it does not decode.
-pub fn read_own(store: &mut impl Store, keys: &Keys, rtype: &str, id: &str) -> DbResult<Option<Record>> {
+pub fn read_own(
+    store: &mut impl Store,
+    keys: &Keys,
+    rtype: &str,
+    id: &str,
+) -> DbResult<Option<Record>> {
     let field = record_field(rtype, id);
-    let Some(bytes) = store.hget(&keys.records(), &field) else { return Ok(None) };
-    let rec = record::decode(&bytes, || format!("{} field {}", record::show(&keys.records()), record::show(&field)))?;
+    let Some(bytes) = store.hget(&keys.records(), &field) else {
+        return Ok(None);
+    };
+    let rec = record::decode(&bytes, || {
+        format!(
+            "{} field {}",
+            record::show(&keys.records()),
+            record::show(&field)
+        )
+    })?;
     if rec.r#type != rtype || rec.id != id {
         return Err(conflict(&field, &rec.r#type, &rec.id));
     }

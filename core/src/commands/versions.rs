@@ -11,10 +11,15 @@ use crate::store::{Bound, KeyKind, Store};
 pub fn earliest_retained(store: &mut impl Store, keys: &Keys, last_version: u64) -> DbResult<u64> {
     let changes = keys.changes();
     expect_kind(store, &changes, KeyKind::ZSet)?;
-    Ok(match store.zrange_from(&changes, Bound::Incl(f64::NEG_INFINITY), 1).first() {
-        Some((_, score)) => *score as u64,
-        None => last_version + 1,
-    })
+    Ok(
+        match store
+            .zrange_from(&changes, Bound::Incl(f64::NEG_INFINITY), 1)
+            .first()
+        {
+            Some((_, score)) => *score as u64,
+            None => last_version + 1,
+        },
+    )
 }
 
 /// Runs `DB.VERSIONS`: `[server_version, earliest_retained_version, last_version]`.

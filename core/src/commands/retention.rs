@@ -1,0 +1,41 @@
+//! Retention (SPEC section 7): changes older than `changes-ttl-ms` are
+//! trimmed from `<ns>.changes` in bounded batches, oldest version first, so
+//! the retained history is always a contiguous run of the newest versions.
+
+use crate::keys::Keys;
+use crate::record::{decode, micros};
+use crate::store::{Bound, KeyKind, Store};
+
+/// Most changes one write or one timer tick trims per namespace.
+pub const TRIM_BATCH: usize = 256;
+
+/// Trims up to `limit` changes whose `modified_at` is older than
+/// `now_us - ttl_ms`; returns how many. `ttl_ms = 0` keeps everything.
+/// Stops at the first change that is young enough or does not decode.
+pub fn trim(store: &mut impl Store, keys: &Keys, now_us: i64, ttl_ms: u64, limit: usize) -> usize {
+    if ttl_ms == 0 || limit == 0 {
+        return 0;
+    }
+    let changes = keys.changes();
+    if store.kind(&changes) != KeyKind::ZSet {
+        return 0;
+    }
+    let cutoff =
+        now_us.saturating_sub(i64::try_from(ttl_ms.saturating_mul(1000)).unwrap_or(i64::MAX));
+    let oldest = store.zrange_from(&changes, Bound::Incl(f64::NEG_INFINITY), limit);
+    let mut old: Vec<Vec<u8>> = Vec::new();
+    for (member, _) in oldest {
+        let Ok(rec) = decode(&member, String::new) else {
+            break;
+        };
+        match rec.modified_at.as_ref().map(micros) {
+            Some(t) if t < cutoff => old.push(member),
+            _ => break,
+        }
+    }
+    if !old.is_empty() {
+        let members: Vec<&[u8]> = old.iter().map(Vec::as_slice).collect();
+        store.zrem(&changes, &members);
+    }
+    old.len()
+}

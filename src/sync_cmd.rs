@@ -1,0 +1,193 @@
+//! `DB.SYNC` with `BLOCK`: clients wait on `<ns>.last_version` with
+//! `RedisModule_BlockClientOnKeys`; writers signal that key (and, on
+//! replicas, [`on_keyspace_event`] does when the replicated `SET` arrives).
+//! Every callback is panic-safe and re-runs the same non-blocking logic.
+
+use std::os::raw::{c_char, c_int, c_void};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use databroker_core::commands::sync::{self, SyncAnswer, SyncArgs};
+use databroker_core::DbResult;
+use redis_module::raw::{self, RedisModuleCtx, RedisModuleString};
+use redis_module::{decode_args, Context, ContextFlags, RedisResult, RedisString, RedisValue};
+
+use crate::dispatch::{check_namespace, current_env};
+use crate::redis_store::{RStr, RedisStore};
+use crate::{reply, stats};
+
+const OK: c_int = raw::REDISMODULE_OK as c_int;
+const ERR: c_int = raw::REDISMODULE_ERR as c_int;
+const STAT_INDEX: usize = 7;
+
+/// Runs the non-blocking part of `DB.SYNC` for the arguments after the command name.
+fn answer(ctx: &Context, argv: &[RedisString]) -> DbResult<(SyncAnswer, Option<u64>, Vec<u8>)> {
+    let args: Vec<&[u8]> = argv.iter().skip(1).map(|a| a.as_slice()).collect();
+    check_namespace(ctx, args.first().copied())?;
+    let a = SyncArgs::parse(&args, &current_env())?;
+    let mut store = RedisStore::new(ctx, false);
+    let ans = sync::run(&mut store, &a)?;
+    Ok((ans, a.block_ms, a.keys.last_version()))
+}
+
+fn can_block(ctx: &Context) -> bool {
+    !ctx.get_flags()
+        .intersects(ContextFlags::MULTI | ContextFlags::LUA | ContextFlags::DENY_BLOCKING)
+}
+
+/// The `DB.SYNC` command.
+pub fn db_sync(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
+    stats::CALLS[STAT_INDEX].add(1);
+    let outcome = catch_unwind(AssertUnwindSafe(|| match answer(ctx, &args) {
+        Ok((ans, Some(block_ms), key)) if ans.caught_up && can_block(ctx) => {
+            block(ctx, &key, block_ms);
+        }
+        Ok((ans, _, _)) => reply::send(ctx.ctx, &ans.reply),
+        Err(e) => {
+            stats::ERRORS.add(1);
+            reply::send_error(ctx.ctx, &e);
+        }
+    }));
+    if outcome.is_err() {
+        stats::ERRORS.add(1);
+        reply::send_error_text(
+            ctx.ctx,
+            "ERR internal error in databroker (see the server log)",
+        );
+    }
+    Ok(RedisValue::NoReply)
+}
+
+fn block(ctx: &Context, key: &[u8], block_ms: u64) {
+    let name = RStr::new(ctx.ctx, key);
+    let mut keys = [name.ptr];
+    // The privdata only exists so that Redis calls `on_free` exactly once per wait.
+    let privdata = Box::into_raw(Box::new(0u8)).cast::<c_void>();
+    let timeout = i64::try_from(block_ms).unwrap_or(i64::MAX);
+    // SAFETY: valid ctx; Redis keeps its own reference to the key name.
+    let bc = unsafe {
+        raw::RedisModule_BlockClientOnKeys.expect("BlockClientOnKeys")(
+            ctx.ctx,
+            Some(on_ready),
+            Some(on_timeout),
+            Some(on_free),
+            timeout,
+            keys.as_mut_ptr(),
+            1,
+            privdata,
+        )
+    };
+    if bc.is_null() {
+        // SAFETY: Redis did not take the privdata.
+        drop(unsafe { Box::from_raw(privdata.cast::<u8>()) });
+        reply::send_error_text(ctx.ctx, "ERR could not block the client");
+        return;
+    }
+    stats::WAITING.add(1);
+}
+
+/// Called for each signal of the key: replies and unblocks when something
+/// new exists, else keeps waiting.
+extern "C" fn on_ready(
+    ctx: *mut RedisModuleCtx,
+    argv: *mut *mut RedisModuleString,
+    argc: c_int,
+) -> c_int {
+    catch_unwind(|| {
+        let context = Context::new(ctx);
+        let args = decode_args(ctx, argv, argc);
+        match answer(&context, &args) {
+            Ok((ans, _, _)) if ans.caught_up => ERR,
+            Ok((ans, _, _)) => {
+                reply::send(ctx, &ans.reply);
+                OK
+            }
+            Err(e) => {
+                stats::ERRORS.add(1);
+                reply::send_error(ctx, &e);
+                OK
+            }
+        }
+    })
+    .unwrap_or_else(|_| {
+        reply::send_error_text(ctx, "ERR internal error in databroker (see the server log)");
+        OK
+    })
+}
+
+/// Timeout (or `CLIENT UNBLOCK`): answers with whatever exists now, usually no records.
+extern "C" fn on_timeout(
+    ctx: *mut RedisModuleCtx,
+    argv: *mut *mut RedisModuleString,
+    argc: c_int,
+) -> c_int {
+    catch_unwind(|| {
+        let context = Context::new(ctx);
+        let args = decode_args(ctx, argv, argc);
+        match answer(&context, &args) {
+            Ok((ans, _, _)) => reply::send(ctx, &ans.reply),
+            Err(e) => {
+                stats::ERRORS.add(1);
+                reply::send_error(ctx, &e);
+            }
+        }
+    })
+    .unwrap_or_else(|_| {
+        reply::send_error_text(ctx, "ERR internal error in databroker (see the server log)")
+    });
+    OK
+}
+
+/// Called once per wait, however it ended (reply, timeout, disconnect).
+extern "C" fn on_free(_ctx: *mut RedisModuleCtx, privdata: *mut c_void) {
+    let _ = catch_unwind(|| {
+        if !privdata.is_null() {
+            // SAFETY: the Box created in `block`, freed once.
+            drop(unsafe { Box::from_raw(privdata.cast::<u8>()) });
+        }
+        stats::WAITING.sub(1);
+    });
+}
+
+/// Keyspace callback for string events: a replicated `SET <ns>.last_version`
+/// (on a replica, or an AOF load) wakes the namespace's waiting clients.
+///
+/// # Safety
+/// Called by Redis with valid arguments.
+pub unsafe extern "C" fn on_keyspace_event(
+    ctx: *mut RedisModuleCtx,
+    _type: c_int,
+    event: *const c_char,
+    key: *mut RedisModuleString,
+) -> c_int {
+    let _ = catch_unwind(|| {
+        if event.is_null() || key.is_null() {
+            return;
+        }
+        // SAFETY: Redis passes a NUL-terminated event name.
+        let ev = unsafe { std::ffi::CStr::from_ptr(event) }.to_bytes();
+        if ev != b"set" {
+            return;
+        }
+        if RedisString::string_as_slice(key).ends_with(b".last_version") {
+            if let Some(signal) = unsafe { raw::RedisModule_SignalKeyAsReady } {
+                // SAFETY: valid ctx and key from Redis.
+                unsafe { signal(ctx, key) };
+            }
+        }
+    });
+    OK
+}
+
+/// Subscribes [`on_keyspace_event`] to string events.
+pub fn subscribe(ctx: &Context) {
+    if let Some(sub) = unsafe { raw::RedisModule_SubscribeToKeyspaceEvents } {
+        // SAFETY: valid load context; the callback is panic-safe.
+        unsafe {
+            sub(
+                ctx.ctx,
+                raw::REDISMODULE_NOTIFY_STRING as c_int,
+                Some(on_keyspace_event),
+            )
+        };
+    }
+}
