@@ -306,3 +306,254 @@ fn versions_and_types() {
         Reply::Array(vec![Reply::text("a"), Reply::text("b")])
     );
 }
+
+fn sync_args(sv: u64, after: u64, extra: &[&str]) -> Vec<Vec<u8>> {
+    let mut v: Vec<Vec<u8>> = vec![
+        NS.to_vec(),
+        sv.to_string().into_bytes(),
+        after.to_string().into_bytes(),
+    ];
+    v.extend(extra.iter().map(|s| s.as_bytes().to_vec()));
+    v
+}
+
+fn do_sync(s: &mut MemoryStore, sv: u64, after: u64, extra: &[&str]) -> DbResult<sync::SyncAnswer> {
+    let owned = sync_args(sv, after, extra);
+    let args: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
+    let a = sync::SyncArgs::parse(&args, &Env::at(0))?;
+    sync::run(s, &a)
+}
+
+fn sync_versions(ans: &sync::SyncAnswer) -> (i64, Vec<i64>) {
+    let a = ans.reply.as_array().unwrap();
+    let recs = a[2]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let Reply::Bulk(b) = r else { panic!() };
+            decode(b, String::new).unwrap().version as i64
+        })
+        .collect();
+    (a[1].as_int().unwrap(), recs)
+}
+
+#[test]
+fn sync_pages_and_filters_by_type() {
+    let mut s = MemoryStore::new();
+    let r = put(&mut s, 1, &["t", "a", "1", "u", "b", "2", "t", "c", "3"]).unwrap();
+    let sv = r.as_array().unwrap()[0].as_int().unwrap() as u64;
+    del(&mut s, 2, &["t", "a"]).unwrap();
+    let ans = do_sync(&mut s, sv, 0, &["FORMAT", "PROTO"]).unwrap();
+    assert_eq!(sync_versions(&ans), (4, vec![1, 2, 3, 4]));
+    assert!(!ans.caught_up);
+    let ans = do_sync(&mut s, sv, 1, &["COUNT", "2", "FORMAT", "PROTO"]).unwrap();
+    assert_eq!(sync_versions(&ans), (3, vec![2, 3]));
+    let ans = do_sync(&mut s, sv, 0, &["TYPE", "t", "FORMAT", "PROTO"]).unwrap();
+    assert_eq!(sync_versions(&ans), (4, vec![1, 3, 4]));
+    let ans = do_sync(
+        &mut s,
+        sv,
+        0,
+        &["TYPE", "u", "COUNT", "1", "FORMAT", "PROTO"],
+    )
+    .unwrap();
+    assert_eq!(
+        sync_versions(&ans),
+        (2, vec![2]),
+        "next_after is the last version examined"
+    );
+    let ans = do_sync(&mut s, sv, 4, &[]).unwrap();
+    assert!(ans.caught_up);
+    assert_eq!(ans.reply.as_array().unwrap()[1], Reply::Int(4));
+    // MAP format carries deleted_at on tombstones.
+    let ans = do_sync(&mut s, sv, 3, &[]).unwrap();
+    let Reply::Map(m) = &ans.reply.as_array().unwrap()[2].as_array().unwrap()[0] else {
+        panic!()
+    };
+    assert_eq!(m[4].1, Reply::Int(2));
+}
+
+#[test]
+fn sync_errors() {
+    let mut s = MemoryStore::new();
+    assert!(
+        do_sync(&mut s, 0, 0, &[]).unwrap().caught_up,
+        "0 matches a namespace never written"
+    );
+    let r = put(&mut s, 1, &["t", "a", "1"]).unwrap();
+    let sv = r.as_array().unwrap()[0].as_int().unwrap() as u64;
+    assert_eq!(
+        do_sync(&mut s, 0, 0, &[]).unwrap_err().code(),
+        "SERVERVERSION"
+    );
+    assert_eq!(
+        do_sync(&mut s, sv + 1, 0, &[]).unwrap_err().code(),
+        "SERVERVERSION"
+    );
+    assert_eq!(
+        do_sync(&mut s, sv, 2, &[]).unwrap_err().code(),
+        "SERVERVERSION"
+    );
+    assert_eq!(
+        do_sync(&mut s, sv, 0, &["COUNT", "0"]).unwrap_err().code(),
+        "ERR"
+    );
+    assert_eq!(
+        do_sync(&mut s, sv, 0, &["COUNT", "10001"])
+            .unwrap_err()
+            .code(),
+        "ERR"
+    );
+    assert_eq!(
+        do_sync(&mut s, sv, 0, &["BLOCK"]).unwrap_err(),
+        DbError::Syntax
+    );
+    assert_eq!(
+        do_sync(&mut s, sv, 0, &["NOPE", "1"]).unwrap_err(),
+        DbError::Syntax
+    );
+    assert!(do_sync(&mut s, sv, 0, &["BLOCK", "100"]).is_ok());
+}
+
+#[test]
+fn retention_trims_old_changes_and_sync_reports_trimmed() {
+    let mut s = MemoryStore::new();
+    let hour = 3_600_000_000i64;
+    let r = put(&mut s, 0, &["t", "a", "1", "t", "b", "2"]).unwrap();
+    let sv = r.as_array().unwrap()[0].as_int().unwrap() as u64;
+    let mut env = Env::at(2 * hour);
+    env.changes_ttl_ms = 3_600_000;
+    let (_, stats) = put::run(&mut s, env, &[NS, b"t", b"c", b"3"]).unwrap();
+    assert_eq!(stats.trimmed, 2);
+    assert_eq!(
+        changes(&mut s)
+            .iter()
+            .map(|r| r.version)
+            .collect::<Vec<_>>(),
+        [3]
+    );
+    assert_eq!(do_sync(&mut s, sv, 0, &[]).unwrap_err().code(), "TRIMMED");
+    assert_eq!(do_sync(&mut s, sv, 1, &[]).unwrap_err().code(), "TRIMMED");
+    assert_eq!(
+        sync_versions(&do_sync(&mut s, sv, 2, &["FORMAT", "PROTO"]).unwrap()).1,
+        [3]
+    );
+    let v = versions::versions(&mut s, &[NS]).unwrap();
+    assert_eq!(v.as_array().unwrap()[1..], [Reply::Int(3), Reply::Int(3)]);
+    // Current records are never trimmed.
+    assert_eq!(s.hlen(&Keys::new(NS).records()), 3);
+    // Everything trimmed: the history is empty but the cursor at last_version is valid.
+    assert_eq!(
+        retention::trim(&mut s, &Keys::new(NS), 4 * hour, 3_600_000, 10),
+        1
+    );
+    assert!(do_sync(&mut s, sv, 3, &[]).unwrap().caught_up);
+    assert_eq!(do_sync(&mut s, sv, 2, &[]).unwrap_err().code(), "TRIMMED");
+}
+
+fn latest(s: &mut MemoryStore, extra: &[&str]) -> DbResult<Reply> {
+    let mut v: Vec<&[u8]> = vec![NS];
+    v.extend(argv(extra));
+    synclatest::run(s, Env::at(0), &v)
+}
+
+fn latest_ids(r: &Reply) -> Vec<String> {
+    let mut ids: Vec<String> = r.as_array().unwrap()[3]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            let Reply::Bulk(b) = x else { panic!() };
+            let rec = decode(b, String::new).unwrap();
+            format!("{}/{}", rec.r#type, rec.id)
+        })
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[test]
+fn synclatest_pages_all_records() {
+    let mut s = MemoryStore::new();
+    for i in 0..25 {
+        put(&mut s, i, &["t", &format!("id{i:02}"), "x"]).unwrap();
+    }
+    put(&mut s, 30, &["u", "z", "x"]).unwrap();
+    del(&mut s, 31, &["t", "id00"]).unwrap();
+    let mut cursor = "0".to_string();
+    let mut seen = Vec::new();
+    let mut record_version = None;
+    loop {
+        let r = latest(
+            &mut s,
+            &["CURSOR", &cursor, "COUNT", "7", "FORMAT", "PROTO"],
+        )
+        .unwrap();
+        let a = r.as_array().unwrap();
+        record_version.get_or_insert(a[1].as_int().unwrap());
+        seen.extend(latest_ids(&r));
+        cursor = a[2].as_int().unwrap().to_string();
+        if cursor == "0" {
+            break;
+        }
+    }
+    assert_eq!(record_version, Some(27));
+    seen.sort();
+    assert_eq!(seen.len(), 25);
+    assert!(!seen.contains(&"t/id00".to_string()));
+    let r = latest(&mut s, &["TYPE", "u", "FORMAT", "PROTO"]).unwrap();
+    assert_eq!(latest_ids(&r), ["u/z"]);
+}
+
+#[test]
+fn synclatest_filters() {
+    let mut s = MemoryStore::new();
+    put(&mut s, 1, &["t", "a", "1", "t", "b", "2", "u", "a", "3"]).unwrap();
+    let f = |s: &mut MemoryStore, extra: &[&str]| latest_ids(&latest(s, extra).unwrap());
+    assert_eq!(
+        f(&mut s, &["FILTER", r#"{"id":"a"}"#, "FORMAT", "PROTO"]),
+        ["t/a", "u/a"]
+    );
+    assert_eq!(
+        f(&mut s, &["FILTER", r#"{"type":"t"}"#, "FORMAT", "PROTO"]),
+        ["t/a", "t/b"]
+    );
+    assert_eq!(
+        f(
+            &mut s,
+            &["TYPE", "t", "FILTER", r#"{"id":"b"}"#, "FORMAT", "PROTO"]
+        ),
+        ["t/b"]
+    );
+    assert_eq!(
+        f(
+            &mut s,
+            &[
+                "FILTER",
+                r#"{"$or":[{"type":"u"},{"id":"b"}]}"#,
+                "FORMAT",
+                "PROTO"
+            ]
+        ),
+        ["t/b", "u/a"]
+    );
+    // A direct lookup reads only the named fields.
+    s.writes.clear();
+    assert_eq!(
+        f(
+            &mut s,
+            &["FILTER", r#"{"type":"t","id":"zz"}"#, "FORMAT", "PROTO"]
+        ),
+        Vec::<String>::new()
+    );
+    assert!(latest(&mut s, &["FILTER", "{"])
+        .unwrap_err()
+        .to_string()
+        .contains("not valid JSON"));
+    assert!(latest(&mut s, &["FILTER", r#"{"data":"x"}"#])
+        .unwrap_err()
+        .to_string()
+        .contains("\"data\""));
+    assert_eq!(latest(&mut s, &["CURSOR", "x"]).unwrap_err().code(), "ERR");
+}
