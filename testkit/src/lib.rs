@@ -2,6 +2,9 @@
 //! module loaded, on free loopback ports, and kills them on drop. Used by the
 //! module's integration tests, the client crate's tests and the benchmarks.
 
+pub mod cluster;
+pub use cluster::Cluster;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -23,8 +26,11 @@ impl Flavor {
     /// The server binary: `$REDIS_SERVER`/`$VALKEY_SERVER`, else the usual place.
     pub fn binary(self) -> PathBuf {
         match self {
-            Flavor::Redis => std::env::var_os("REDIS_SERVER").map_or_else(|| PathBuf::from("redis-server"), PathBuf::from),
-            Flavor::Valkey => std::env::var_os("VALKEY_SERVER").map(PathBuf::from).unwrap_or_else(find_valkey),
+            Flavor::Redis => std::env::var_os("REDIS_SERVER")
+                .map_or_else(|| PathBuf::from("redis-server"), PathBuf::from),
+            Flavor::Valkey => std::env::var_os("VALKEY_SERVER")
+                .map(PathBuf::from)
+                .unwrap_or_else(find_valkey),
         }
     }
 }
@@ -48,9 +54,14 @@ pub fn module_path() -> PathBuf {
         return PathBuf::from(p);
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
     let p = target.join("debug").join("libdatabroker.so");
-    assert!(p.exists(), "{} is missing: run `cargo build` first (make test does)", p.display());
+    assert!(
+        p.exists(),
+        "{} is missing: run `cargo build` first (make test does)",
+        p.display()
+    );
     p
 }
 
@@ -86,7 +97,10 @@ impl Default for Options {
 impl Options {
     /// Default options for `flavor`.
     pub fn flavor(flavor: Flavor) -> Self {
-        Options { flavor, ..Self::default() }
+        Options {
+            flavor,
+            ..Self::default()
+        }
     }
 
     /// Adds server arguments.
@@ -121,7 +135,10 @@ impl Server {
 
     /// Starts a server and waits until it answers PING.
     pub fn start(options: Options) -> Server {
-        let dir = tempfile::Builder::new().prefix("databroker-test-").tempdir().expect("tempdir");
+        let dir = tempfile::Builder::new()
+            .prefix("databroker-test-")
+            .tempdir()
+            .expect("tempdir");
         let mut s = Server {
             child: None,
             port: 0,
@@ -141,7 +158,14 @@ impl Server {
             let mut cmd = Command::new(self.options.flavor.binary());
             cmd.arg("--port")
                 .arg(port.to_string())
-                .args(["--bind", "127.0.0.1", "--save", "", "--enable-debug-command", "yes"])
+                .args([
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--enable-debug-command",
+                    "yes",
+                ])
                 .arg("--dir")
                 .arg(self.dir.path())
                 .arg("--logfile")
@@ -149,8 +173,12 @@ impl Server {
             if let Some(margs) = &self.options.module_args {
                 cmd.arg("--loadmodule").arg(module_path()).args(margs);
             }
-            cmd.args(&self.options.args).stdout(Stdio::null()).stderr(Stdio::null());
-            let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {:?}: {e}", self.options.flavor.binary()));
+            cmd.args(&self.options.args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            let child = cmd
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {:?}: {e}", self.options.flavor.binary()));
             self.child = Some(child);
             self.port = port;
             if self.wait_ready(Duration::from_secs(10)) {
@@ -228,7 +256,10 @@ impl Server {
 
     /// `DEBUG DIGEST` of the whole dataset.
     pub fn digest(&self) -> String {
-        redis::cmd("DEBUG").arg("DIGEST").query(&mut self.conn()).expect("DEBUG DIGEST")
+        redis::cmd("DEBUG")
+            .arg("DIGEST")
+            .query(&mut self.conn())
+            .expect("DEBUG DIGEST")
     }
 }
 

@@ -1,0 +1,274 @@
+//! [`Backend`]: the Go backend's API over the module's `DB.*` commands.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use prost::{Message, Name};
+use redis::Value;
+
+use crate::cipher::open_with;
+use crate::config::Config;
+use crate::conn::Target;
+use crate::error::{Error, Result};
+use crate::filter::Filter;
+use crate::pb::{Options, Record};
+use crate::record::{tombstone, RecordExt};
+use crate::reply;
+use crate::shared::Shared;
+use crate::stream::RecordStream;
+use crate::write::{check_name, write, WriteResult};
+
+/// A client of one namespace of the store. Cheap to clone: clones share the
+/// connection. Ordinary calls share one multiplexed connection (or cluster
+/// connection); each [`Backend::sync`] stream opens its own.
+#[derive(Clone)]
+pub struct Backend {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Backend")
+            .field("namespace", &self.shared.config.namespace)
+            .finish()
+    }
+}
+
+/// The namespace's version counters (`DB.VERSIONS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Versions {
+    /// Random id of the namespace's history (0 before the first write).
+    pub server_version: u64,
+    /// The oldest version still in the change feed.
+    pub earliest_record_version: u64,
+    /// The newest version issued (0 before the first write).
+    pub latest_record_version: u64,
+}
+
+impl Backend {
+    /// Connects to one server: `redis://host:port[/db]`, `rediss://...` (TLS,
+    /// see [`Config::tls`]), or a unix socket (`unix:///path` or
+    /// `redis+unix:///path`). Opens the connection before returning,
+    /// retrying transient failures per [`Config::retry`].
+    pub async fn connect(url: &str, config: Config) -> Result<Backend> {
+        let target = Target::single(url, &config)?;
+        Self::start(target, config).await
+    }
+
+    /// Connects to a Redis Cluster through one or more of its nodes. The
+    /// namespace must contain a hash tag (e.g. `{pomerium_v3}`) so that all
+    /// its keys live in one slot; the server refuses others with `CROSSSLOT`.
+    pub async fn connect_cluster<I, S>(urls: I, config: Config) -> Result<Backend>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let urls: Vec<String> = urls.into_iter().map(Into::into).collect();
+        let target = Target::cluster(&urls, &config)?;
+        Self::start(target, config).await
+    }
+
+    async fn start(target: Target, config: Config) -> Result<Backend> {
+        if config.namespace.is_empty() {
+            return Err(Error::Config("the namespace must not be empty".to_string()));
+        }
+        let shared = Arc::new(Shared::new(target, config));
+        shared.ensure_connected().await?;
+        Ok(Backend { shared })
+    }
+
+    /// The namespace this backend works on.
+    pub fn namespace(&self) -> &str {
+        &self.shared.config.namespace
+    }
+
+    /// The configuration this backend was created with.
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    fn cmd(&self, name: &str) -> redis::Cmd {
+        let mut cmd = redis::cmd(name);
+        cmd.arg(&self.shared.config.namespace);
+        cmd
+    }
+
+    fn open(&self, record: Record) -> Result<Record> {
+        open_with(self.shared.config.cipher.as_ref(), record)
+    }
+
+    /// The current record `(record_type, id)`, or `None` when it does not
+    /// exist or was deleted.
+    pub async fn get(&self, record_type: &str, id: &str) -> Result<Option<Record>> {
+        let mut cmd = self.cmd("DB.GET");
+        cmd.arg(record_type).arg(id).arg("FORMAT").arg("PROTO");
+        match self.shared.query::<Value>(&cmd).await? {
+            Value::Nil => Ok(None),
+            v => Ok(Some(self.open(reply::record(v)?)?)),
+        }
+    }
+
+    /// The current message `M` with `id` (record type `M::type_url()`).
+    pub async fn get_message<M: Name + Message + Default>(&self, id: &str) -> Result<Option<M>> {
+        match self.get(&M::type_url(), id).await? {
+            Some(r) => r.message::<M>().map(Some).map_err(|e| {
+                Error::protocol(format!("{}/{id} does not decode: {e}", M::type_url()))
+            }),
+            None => Ok(None),
+        }
+    }
+
+    /// Writes `records` atomically, in order: puts, and deletions for records
+    /// whose `deleted_at` is set (see [`tombstone`](crate::tombstone)). A
+    /// batch with both is sent as `DB.PUT`/`DB.DELETE` runs inside one
+    /// MULTI/EXEC. Fills each record's `version` and `modified_at` (and
+    /// `deleted_at` of deletions) and returns the server version.
+    ///
+    /// A record's `data.type_url` must be empty or its type (the module
+    /// stores the type as the type URL); the payload is `data.value`,
+    /// sealed when a cipher is configured.
+    pub async fn put(&self, records: &mut [Record]) -> Result<u64> {
+        if records.is_empty() {
+            return Ok(self.versions().await?.server_version);
+        }
+        write(&self.shared, records).await
+    }
+
+    /// Deletes the records `(type, id)` in order, atomically (a tombstone is
+    /// written even for an absent record).
+    pub async fn delete<I, T, D>(&self, keys: I) -> Result<WriteResult>
+    where
+        I: IntoIterator<Item = (T, D)>,
+        T: Into<String>,
+        D: Into<String>,
+    {
+        let mut records: Vec<Record> = keys.into_iter().map(|(t, id)| tombstone(t, id)).collect();
+        if records.is_empty() {
+            return Err(Error::InvalidArgument("nothing to delete".to_string()));
+        }
+        let server_version = write(&self.shared, &mut records).await?;
+        Ok(WriteResult {
+            server_version,
+            modified_at: records[0].modified_at.unwrap_or_default(),
+            versions: records.iter().map(|r| r.version).collect(),
+        })
+    }
+
+    /// The options of `record_type` (empty when it has none).
+    pub async fn get_options(&self, record_type: &str) -> Result<Options> {
+        let mut cmd = self.cmd("DB.GETOPTIONS");
+        cmd.arg(record_type);
+        let mut options = Options::default();
+        for (name, value) in reply::pairs(self.shared.query(&cmd).await?, "options")? {
+            if name == "capacity" {
+                options.capacity = Some(reply::uint(&value, "capacity")?);
+            }
+        }
+        Ok(options)
+    }
+
+    /// Sets the options of `record_type`: with a capacity, the type keeps at
+    /// most that many records (the oldest are deleted at once); without,
+    /// its options are removed.
+    pub async fn set_options(&self, record_type: &str, options: &Options) -> Result<()> {
+        check_name("type", record_type)?;
+        let mut cmd = self.cmd("DB.SETOPTIONS");
+        cmd.arg(record_type);
+        if let Some(capacity) = options.capacity {
+            cmd.arg("CAPACITY").arg(capacity);
+        }
+        self.shared.query::<Value>(&cmd).await.map(|_| ())
+    }
+
+    /// Acquires the lease `name` for `lease_id`, or renews it when `lease_id`
+    /// holds it, for `ttl`. True when `lease_id` holds it now. A zero `ttl`
+    /// gives up a lease `lease_id` holds (and returns false).
+    pub async fn lease(&self, name: &str, lease_id: &str, ttl: Duration) -> Result<bool> {
+        let mut ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+        if ms == 0 && !ttl.is_zero() {
+            ms = 1;
+        }
+        let mut cmd = self.cmd("DB.LEASE");
+        cmd.arg(name).arg(lease_id).arg(ms);
+        Ok(self.shared.query::<i64>(&cmd).await? == 1)
+    }
+
+    /// Releases the lease `name` if `lease_id` holds it; true if it did.
+    pub async fn release(&self, name: &str, lease_id: &str) -> Result<bool> {
+        let mut cmd = self.cmd("DB.RELEASE");
+        cmd.arg(name).arg(lease_id);
+        Ok(self.shared.query::<i64>(&cmd).await? == 1)
+    }
+
+    /// The namespace's server version and version range.
+    pub async fn versions(&self) -> Result<Versions> {
+        let [sv, earliest, latest] = reply::tuple::<3>(
+            self.shared.query(&self.cmd("DB.VERSIONS")).await?,
+            "versions",
+        )?;
+        Ok(Versions {
+            server_version: reply::uint(&sv, "server_version")?,
+            earliest_record_version: reply::uint(&earliest, "earliest_record_version")?,
+            latest_record_version: reply::uint(&latest, "latest_record_version")?,
+        })
+    }
+
+    /// Every record type ever written to the namespace, sorted.
+    pub async fn types(&self) -> Result<Vec<String>> {
+        reply::array(self.shared.query(&self.cmd("DB.TYPES")).await?, "types")?
+            .into_iter()
+            .map(|v| reply::string(v, "type"))
+            .collect()
+    }
+
+    /// Follows the change feed after `record_version` (of `record_type`
+    /// only, when given) forever: a stream of every change (puts and
+    /// deletions), in version order.
+    ///
+    /// The stream has its own connection without a response timeout; it
+    /// waits on the server (`DB.SYNC ... BLOCK`) for new changes. On a
+    /// transient failure it reconnects with backoff, without limit, and
+    /// resumes after the last version it received. It ends after yielding
+    /// [`Error::InvalidServerVersion`] or [`Error::Trimmed`] (start over with
+    /// [`Backend::sync_latest`]), any other non-transient error, or when the
+    /// backend is closed. A record that does not decrypt yields
+    /// [`Error::Decrypt`] and the stream goes on.
+    pub fn sync(
+        &self,
+        record_type: Option<&str>,
+        server_version: u64,
+        record_version: u64,
+    ) -> RecordStream {
+        crate::sync::follow(
+            self.shared.clone(),
+            record_type.map(str::to_string),
+            server_version,
+            record_version,
+        )
+    }
+
+    /// All current records (of `record_type` and selected by `filter`, when
+    /// given): returns the server version, the record version to pass to
+    /// [`Backend::sync`] afterwards, and a stream over every page.
+    ///
+    /// A record updated while the pages are read may come twice (keep the
+    /// higher version). The first page is read before this returns.
+    pub async fn sync_latest(
+        &self,
+        record_type: Option<&str>,
+        filter: Option<&Filter>,
+    ) -> Result<(u64, u64, RecordStream)> {
+        crate::sync_latest::start(
+            self.shared.clone(),
+            record_type.map(str::to_string),
+            filter.map(Filter::to_json),
+        )
+        .await
+    }
+
+    /// Closes the backend: drops its connection, ends its sync streams, and
+    /// makes later calls (on every clone) fail with [`Error::Closed`].
+    pub async fn close(&self) {
+        self.shared.close().await;
+    }
+}
