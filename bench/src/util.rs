@@ -1,0 +1,248 @@
+//! Machine facts, CPU pinning, `redis-benchmark`, INFO parsing and summary
+//! statistics.
+
+use std::process::Command;
+use std::time::Instant;
+
+use crate::resp::Conn;
+
+/// The CPUs the bench process may use.
+pub fn nproc() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// `model name` from /proc/cpuinfo.
+pub fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The 1/5/15-minute load averages.
+pub fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// `uname -r`.
+pub fn kernel() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// Pins the calling process (and the threads it creates later) to `cpu`.
+pub fn pin_self(cpu: usize) -> bool {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0
+    }
+}
+
+/// Pins every thread of process `pid` to `cpu` (with `taskset`).
+pub fn pin_pid(pid: u64, cpu: usize) -> bool {
+    Command::new("taskset")
+        .args(["-a", "-cp", &cpu.to_string(), &pid.to_string()])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+/// Raises the open-file limit to its hard limit (1000 followers need sockets).
+pub fn raise_nofile() -> u64 {
+    // SAFETY: plain getrlimit/setrlimit on a local struct.
+    unsafe {
+        let mut r = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) == 0 {
+            r.rlim_cur = r.rlim_max.min(1 << 20);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &r);
+            libc::getrlimit(libc::RLIMIT_NOFILE, &mut r);
+        }
+        r.rlim_cur as u64
+    }
+}
+
+/// One field of `INFO <section>`.
+pub fn info_field(c: &mut Conn, section: &str, field: &str) -> Option<String> {
+    let v = c.call(&[b"INFO", section.as_bytes()]).ok()?;
+    let crate::resp::Value::Bulk(Some(text)) = v else {
+        return None;
+    };
+    let text = String::from_utf8_lossy(&text).into_owned();
+    let prefix = format!("{field}:");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix).map(|s| s.trim().to_string()))
+}
+
+/// `used_memory` in bytes.
+pub fn used_memory(c: &mut Conn) -> u64 {
+    info_field(c, "memory", "used_memory")
+        .and_then(|s| s.parse().ok())
+        .expect("INFO memory has used_memory")
+}
+
+/// `usec_per_call` and `calls` of one command from `INFO commandstats`.
+pub fn commandstat(c: &mut Conn, cmd: &str) -> Option<(f64, u64)> {
+    let line = info_field(
+        c,
+        "commandstats",
+        &format!("cmdstat_{}", cmd.to_lowercase()),
+    )?;
+    let mut per = None;
+    let mut calls = None;
+    for kv in line.split(',') {
+        if let Some(v) = kv.strip_prefix("usec_per_call=") {
+            per = v.parse().ok();
+        } else if let Some(v) = kv.strip_prefix("calls=") {
+            calls = v.parse().ok();
+        }
+    }
+    Some((per?, calls?))
+}
+
+/// Runs `redis-benchmark` with one custom command; returns requests/s.
+pub fn redis_benchmark(
+    port: u16,
+    clients: usize,
+    pipeline: usize,
+    requests: u64,
+    args: &[String],
+) -> f64 {
+    let out = Command::new("redis-benchmark")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(["-c", &clients.to_string(), "-P", &pipeline.to_string()])
+        .args(["-n", &requests.to_string(), "-r", "100000", "--csv"])
+        .args(args)
+        .output()
+        .expect(
+            "cannot run redis-benchmark (Debian: apt-get install redis-tools; make setup does)",
+        );
+    assert!(
+        out.status.success(),
+        "redis-benchmark failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let row = text
+        .lines()
+        .filter(|l| l.starts_with('"') && !l.starts_with("\"test\""))
+        .last()
+        .unwrap_or_else(|| panic!("no CSV row from redis-benchmark: {text}"));
+    let fields: Vec<&str> = row.split("\",\"").collect();
+    let rps: f64 = fields
+        .get(1)
+        .and_then(|f| f.trim_matches('"').parse().ok())
+        .unwrap_or_else(|| panic!("bad redis-benchmark CSV row: {row}"));
+    assert!(
+        rps.is_finite() && rps > 0.0,
+        "redis-benchmark reported {rps} req/s"
+    );
+    rps
+}
+
+/// Median, minimum and maximum of some samples.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Spread {
+    /// Median.
+    pub median: f64,
+    /// Smallest sample.
+    pub min: f64,
+    /// Largest sample.
+    pub max: f64,
+    /// How many samples.
+    pub n: usize,
+}
+
+impl Spread {
+    /// The spread of `samples` (all NaN-free).
+    pub fn of(samples: &[f64]) -> Spread {
+        if samples.is_empty() {
+            return Spread {
+                median: f64::NAN,
+                min: f64::NAN,
+                max: f64::NAN,
+                n: 0,
+            };
+        }
+        let mut s = samples.to_vec();
+        s.sort_by(|a, b| a.total_cmp(b));
+        let m = s.len() / 2;
+        let median = if s.len() % 2 == 1 {
+            s[m]
+        } else {
+            (s[m - 1] + s[m]) / 2.0
+        };
+        Spread {
+            median,
+            min: s[0],
+            max: s[s.len() - 1],
+            n: s.len(),
+        }
+    }
+
+    /// True when there is at least one sample.
+    pub fn valid(&self) -> bool {
+        self.n > 0 && self.median.is_finite()
+    }
+}
+
+/// Seconds since `t`.
+pub fn secs(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64()
+}
+
+/// `1234567.8` as `1.23M`, `12345` as `12.3k`.
+pub fn si(v: f64) -> String {
+    if !v.is_finite() {
+        return "n/a".into();
+    }
+    let a = v.abs();
+    if a >= 1e9 {
+        format!("{:.2}G", v / 1e9)
+    } else if a >= 1e6 {
+        format!("{:.2}M", v / 1e6)
+    } else if a >= 1e4 {
+        format!("{:.1}k", v / 1e3)
+    } else if a >= 100.0 {
+        format!("{v:.0}")
+    } else if a >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+/// A spread as `median (min–max)` with `fmt` for each number.
+pub fn show(s: &Spread, fmt: impl Fn(f64) -> String) -> String {
+    if !s.valid() {
+        return "n/a".into();
+    }
+    if s.n == 1 || (s.max - s.min).abs() < f64::EPSILON * s.median.abs().max(1.0) {
+        fmt(s.median)
+    } else {
+        format!("{} ({}–{})", fmt(s.median), fmt(s.min), fmt(s.max))
+    }
+}
+
+/// A ratio as `0.42x`.
+pub fn x(v: f64) -> String {
+    if !v.is_finite() {
+        "n/a".into()
+    } else if v >= 10.0 {
+        format!("{v:.0}x")
+    } else {
+        format!("{v:.2}x")
+    }
+}
