@@ -264,6 +264,10 @@ fn main() {
     let server_pinned = pinned && util::pin_pid(pid, 0);
     let server_version =
         util::info_field(&mut admin, "server", "redis_version").unwrap_or_default();
+    println!(
+        "  redis-server {server_version}, pid {pid}, port {}",
+        server.port
+    );
     let bench = Bench {
         port: server.port,
         clients: 50,
@@ -284,22 +288,31 @@ fn main() {
     let eq = equivalence(server.port, &sha);
     println!("  equivalence of the baselines: ok");
 
-    if phase("writes") {
-        println!("writes...");
-        writes::run(&bench, &mut report);
+    let whole = util::CpuMeter::start(pid);
+    let mut noise = Vec::new();
+    let phases: [(&str, fn(&Bench, &mut Report)); 4] = [
+        ("writes", writes::run),
+        ("reads", reads::run),
+        ("big", big::run),
+        ("latency", latency::run),
+    ];
+    for (name, run) in phases {
+        if !phase(name) {
+            continue;
+        }
+        println!("{name}...");
+        let meter = util::CpuMeter::start(pid);
+        let t = Instant::now();
+        run(&bench, &mut report);
+        let share = meter.foreign_share();
+        println!(
+            "  ({name}: {:.0} s; other processes used {:.0}% of the machine's CPU)",
+            t.elapsed().as_secs_f64(),
+            share * 100.0
+        );
+        noise.push(format!("{name} {:.0}%", share * 100.0));
     }
-    if phase("reads") {
-        println!("reads...");
-        reads::run(&bench, &mut report);
-    }
-    if phase("big") {
-        println!("{}-record dataset...", util::si(bench.records as f64));
-        big::run(&bench, &mut report);
-    }
-    if phase("latency") {
-        println!("wake-up latency...");
-        latency::run(&bench, &mut report);
-    }
+    let foreign = whole.foreign_share();
 
     let load_after = util::loadavg();
     report.header = format!(
@@ -309,6 +322,7 @@ fn main() {
          | commit | {} |\n\
          | CPU | {} × {} (nproc {}) |\n\
          | load average (1/5/15 min) before → after | {load_before} → {load_after} |\n\
+         | CPU used by other processes during the run | {:.0}% of the machine (per phase: {}) |\n\
          | kernel | {} |\n\
          | server | redis-server {server_version} (Debian), module {} (release build), persistence off, loopback TCP |\n\
          | pinning | {} |\n\
@@ -322,6 +336,8 @@ fn main() {
         util::cpu_model(),
         nproc,
         nproc,
+        foreign * 100.0,
+        noise.join(", "),
         util::kernel(),
         module.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(),
         if server_pinned {

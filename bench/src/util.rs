@@ -246,3 +246,70 @@ pub fn x(v: f64) -> String {
         format!("{v:.2}x")
     }
 }
+
+/// Busy and total jiffies of the whole machine (/proc/stat).
+fn machine_jiffies() -> (u64, u64) {
+    let text = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let Some(line) = text.lines().find(|l| l.starts_with("cpu ")) else {
+        return (0, 0);
+    };
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    let total: u64 = v.iter().take(8).sum();
+    let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
+    (total - idle, total)
+}
+
+/// utime + stime (+ reaped children's when `children`) of a process, in jiffies.
+fn process_jiffies(pid: &str, children: bool) -> u64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the parenthesized command name; utime is field 14 overall.
+    let Some(rest) = text.rfind(')').map(|i| &text[i + 2..]) else {
+        return 0;
+    };
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .map(|s| s.parse().unwrap_or(0))
+        .collect();
+    let get = |i: usize| f.get(i - 3).copied().unwrap_or(0);
+    get(14) + get(15) + if children { get(16) + get(17) } else { 0 }
+}
+
+/// Measures how much CPU processes other than the bench, its children and
+/// the server used over an interval: the noise other work on the machine adds.
+pub struct CpuMeter {
+    server_pid: u64,
+    start: (u64, u64, u64),
+}
+
+impl CpuMeter {
+    /// Starts measuring.
+    pub fn start(server_pid: u64) -> CpuMeter {
+        let mut m = CpuMeter {
+            server_pid,
+            start: (0, 0, 0),
+        };
+        m.start = m.sample();
+        m
+    }
+
+    fn sample(&self) -> (u64, u64, u64) {
+        let (busy, total) = machine_jiffies();
+        let ours =
+            process_jiffies("self", true) + process_jiffies(&self.server_pid.to_string(), false);
+        (busy, total, ours)
+    }
+
+    /// Share of the machine's CPU time used by other processes since `start`
+    /// (0.5 = one of two cores fully busy with other work).
+    pub fn foreign_share(&self) -> f64 {
+        let (b, t, o) = self.sample();
+        let (b0, t0, o0) = self.start;
+        let total = t.saturating_sub(t0).max(1) as f64;
+        let foreign = b.saturating_sub(b0) as f64 - o.saturating_sub(o0) as f64;
+        (foreign / total).clamp(0.0, 1.0)
+    }
+}
