@@ -110,10 +110,16 @@ impl<'c> RedisStore<'c> {
 
     /// Propagates `cmd args...` to replicas and the AOF.
     fn replicate(&self, cmd: &str, args: &[&[u8]]) {
+        self.replicate_with(cmd, args, "v");
+    }
+
+    /// Propagates with a `RedisModule_Replicate` format: `"v"`, or `"vA"`
+    /// for replicas only (no AOF).
+    fn replicate_with(&self, cmd: &str, args: &[&[u8]], format: &str) {
         let ctx = self.raw_ctx();
         let strs: Vec<RStr> = args.iter().map(|a| RStr::new(ctx, a)).collect();
         let mut ptrs: Vec<*mut RedisModuleString> = strs.iter().map(|s| s.ptr).collect();
-        let (Ok(cmd), Ok(fmt)) = (CString::new(cmd), CString::new("v")) else {
+        let (Ok(cmd), Ok(fmt)) = (CString::new(cmd), CString::new(format)) else {
             return;
         };
         // SAFETY: "v" takes (RedisModuleString **argv, size_t argc).
@@ -456,6 +462,8 @@ impl Store for RedisStore<'_> {
         let (c, m) = (RStr::new(ctx, channel), RStr::new(ctx, message));
         // SAFETY: valid strings.
         unsafe { raw::RedisModule_PublishMessage.expect("PublishMessage")(ctx, c.ptr, m.ptr) };
+        // Like a native PUBLISH: subscribers on replicas get it too; the AOF does not.
+        self.replicate_with("PUBLISH", &[channel, message], "vA");
     }
 
     fn notify(&mut self, event: &str, key: &[u8]) {

@@ -116,9 +116,21 @@ fn replica_and_aof(flavor: Flavor) {
             .get_packed_command(),
     )
     .unwrap();
+    let mut sub = replica.conn();
+    let mut pubsub = sub.as_pubsub();
+    pubsub.subscribe("{rep}.last_version_ch").unwrap();
+    pubsub
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
     thread::sleep(Duration::from_millis(100));
     let start = Instant::now();
     ok(&mut c, &["DB.PUT", NS, "t", "late", "x"]);
+    let published: String = pubsub.get_message().unwrap().get_payload().unwrap();
+    assert_eq!(
+        published,
+        (int(&arr(&v)[2]) + 1).to_string(),
+        "replica subscribers get the publish"
+    );
     let r = rc.recv_response().unwrap();
     assert!(
         start.elapsed() < Duration::from_secs(2),

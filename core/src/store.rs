@@ -84,7 +84,7 @@ pub trait Store {
     /// `SADD key member [member ...]`.
     fn sadd(&mut self, key: &[u8], members: &[&[u8]]);
 
-    /// `PUBLISH channel message` (local only: not a data change).
+    /// `PUBLISH channel message` (to replicas too, not to the AOF).
     fn publish(&mut self, channel: &[u8], message: &[u8]);
     /// Emits keyspace event `event` for `key`.
     fn notify(&mut self, event: &str, key: &[u8]);
