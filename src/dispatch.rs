@@ -91,6 +91,9 @@ pub fn check_namespace(ctx: &Context, ns: Option<&[u8]>) -> DbResult<()> {
 
 fn run(ctx: &Context, cmd: Cmd, argv: &[&[u8]]) -> DbResult<Reply> {
     check_namespace(ctx, argv.first().copied())?;
+    if cmd.writes() {
+        crate::sync_cmd::bump_epoch();
+    }
     let mut store = RedisStore::new(ctx, cmd.writes());
     let env = current_env();
     let s = &mut store;

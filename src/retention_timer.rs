@@ -68,6 +68,7 @@ fn step(ctx: &Context) {
     let Some(RedisValue::Array(keys)) = parts.get(1) else {
         return;
     };
+    crate::sync_cmd::bump_epoch();
     let mut store = RedisStore::new(ctx, true);
     for k in keys {
         let name: &[u8] = match k {

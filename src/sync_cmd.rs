@@ -3,11 +3,13 @@
 //! replicas, [`on_keyspace_event`] does when the replicated `SET` arrives).
 //! Every callback is panic-safe and re-runs the same non-blocking logic.
 
+use std::cell::RefCell;
 use std::os::raw::{c_char, c_int, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use databroker_core::commands::sync::{self, SyncAnswer, SyncArgs};
-use databroker_core::DbResult;
+use databroker_core::{DbError, DbResult, Reply};
 use redis_module::raw::{self, RedisModuleCtx, RedisModuleString};
 use redis_module::{decode_args, Context, ContextFlags, RedisResult, RedisString, RedisValue};
 
@@ -18,6 +20,28 @@ use crate::{reply, stats};
 const OK: c_int = raw::REDISMODULE_OK as c_int;
 const ERR: c_int = raw::REDISMODULE_ERR as c_int;
 const STAT_INDEX: usize = 7;
+
+/// Bumped by every write the module makes or sees replicated: a cached
+/// wake-up answer is valid only within the epoch it was computed in.
+static EPOCH: AtomicU64 = AtomicU64::new(0);
+
+/// Marks that namespace data may have changed.
+pub fn bump_epoch() {
+    EPOCH.fetch_add(1, Ordering::Relaxed);
+}
+
+/// The answer computed for the first follower woken by a write, reused for
+/// every other follower with the same arguments in the same epoch (a write
+/// often wakes hundreds of identical `DB.SYNC` calls). Main thread only.
+struct WakeAnswer {
+    epoch: u64,
+    args: Vec<Vec<u8>>,
+    result: Result<(Reply, bool), DbError>,
+}
+
+thread_local! {
+    static WAKE_CACHE: RefCell<Option<WakeAnswer>> = const { RefCell::new(None) };
+}
 
 /// Runs the non-blocking part of `DB.SYNC` for the arguments after the command name.
 fn answer(ctx: &Context, argv: &[RedisString]) -> DbResult<(SyncAnswer, Option<u64>, Vec<u8>)> {
@@ -95,18 +119,36 @@ extern "C" fn on_ready(
     catch_unwind(|| {
         let context = Context::new(ctx);
         let args = decode_args(ctx, argv, argc);
-        match answer(&context, &args) {
-            Ok((ans, _, _)) if ans.caught_up => ERR,
-            Ok((ans, _, _)) => {
-                reply::send(ctx, &ans.reply);
-                OK
+        let epoch = EPOCH.load(Ordering::Relaxed);
+        WAKE_CACHE.with(|cache| {
+            let mut cache = cache.borrow_mut();
+            let hit = cache.as_ref().is_some_and(|c| {
+                c.epoch == epoch
+                    && c.args.len() == args.len()
+                    && c.args.iter().zip(&args).all(|(a, b)| a == b.as_slice())
+            });
+            if !hit {
+                let result = answer(&context, &args).map(|(ans, _, _)| (ans.reply, ans.caught_up));
+                *cache = Some(WakeAnswer {
+                    epoch,
+                    args: args.iter().map(|a| a.as_slice().to_vec()).collect(),
+                    result,
+                });
             }
-            Err(e) => {
-                stats::ERRORS.add(1);
-                reply::send_error(ctx, &e);
-                OK
+            match cache.as_ref().map(|c| &c.result) {
+                Some(Ok((_, true))) => ERR,
+                Some(Ok((reply, false))) => {
+                    reply::send(ctx, reply);
+                    OK
+                }
+                Some(Err(e)) => {
+                    stats::ERRORS.add(1);
+                    reply::send_error(ctx, e);
+                    OK
+                }
+                None => ERR,
             }
-        }
+        })
     })
     .unwrap_or_else(|_| {
         reply::send_error_text(ctx, "ERR internal error in databroker (see the server log)");
@@ -169,6 +211,7 @@ pub unsafe extern "C" fn on_keyspace_event(
             return;
         }
         if RedisString::string_as_slice(key).ends_with(b".last_version") {
+            bump_epoch();
             if let Some(signal) = unsafe { raw::RedisModule_SignalKeyAsReady } {
                 // SAFETY: valid ctx and key from Redis.
                 unsafe { signal(ctx, key) };
