@@ -3,14 +3,13 @@
 //! the equivalent deterministic native command (HSET, ZADD, SET ... PXAT, ...).
 //! Sets have no low-level API, so they go through `RedisModule_Call`.
 
-use std::collections::HashMap;
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::os::raw::{c_char, c_int};
 use std::ptr;
 
 use databroker_core::store::{Bound, KeyKind, Store};
 use redis_module::raw::{self, RedisModuleCtx, RedisModuleKey, RedisModuleString};
-use redis_module::{Context, NotifyEvent, RedisString, RedisValue};
+use redis_module::{Context, RedisValue};
 
 const EMPTY: c_int = raw::REDISMODULE_KEYTYPE_EMPTY as c_int;
 const STRING: c_int = raw::REDISMODULE_KEYTYPE_STRING as c_int;
@@ -60,11 +59,20 @@ unsafe fn bytes_of(s: *const RedisModuleString) -> Vec<u8> {
     std::slice::from_raw_parts(p.cast::<u8>(), len).to_vec()
 }
 
-/// The Store of one command invocation; open keys are cached and closed on drop.
+/// One open key: its name, handle and name as a Redis string (reused for
+/// replication, notifications and signals).
+struct Open {
+    name: Vec<u8>,
+    key: *mut RedisModuleKey,
+    rname: RStr,
+}
+
+/// The Store of one command invocation; open keys are cached (a command
+/// touches a handful) and closed on drop.
 pub struct RedisStore<'c> {
     ctx: &'c Context,
     writable: bool,
-    open: HashMap<Vec<u8>, (*mut RedisModuleKey, RStr)>,
+    open: Vec<Open>,
 }
 
 impl<'c> RedisStore<'c> {
@@ -73,7 +81,7 @@ impl<'c> RedisStore<'c> {
         RedisStore {
             ctx,
             writable,
-            open: HashMap::new(),
+            open: Vec::new(),
         }
     }
 
@@ -81,22 +89,33 @@ impl<'c> RedisStore<'c> {
         self.ctx.ctx
     }
 
-    /// The open key handle (null when the key is missing and the store is read-only).
-    fn key(&mut self, name: &[u8]) -> *mut RedisModuleKey {
-        if let Some((k, _)) = self.open.get(name) {
-            return *k;
+    /// Index of the open key `name`, opening it on first use.
+    fn slot(&mut self, name: &[u8]) -> usize {
+        if let Some(i) = self.open.iter().position(|o| o.name == name) {
+            return i;
         }
         let ctx = self.raw_ctx();
-        let s = RStr::new(ctx, name);
+        let rname = RStr::new(ctx, name);
         let mode = if self.writable {
             raw::REDISMODULE_READ | raw::REDISMODULE_WRITE
         } else {
             raw::REDISMODULE_READ
         };
         // SAFETY: valid ctx and key name; the handle is closed in Drop.
-        let k = unsafe { raw::RedisModule_OpenKey.expect("OpenKey")(ctx, s.ptr, mode as c_int) };
-        self.open.insert(name.to_vec(), (k.cast(), s));
-        k.cast()
+        let key =
+            unsafe { raw::RedisModule_OpenKey.expect("OpenKey")(ctx, rname.ptr, mode as c_int) };
+        self.open.push(Open {
+            name: name.to_vec(),
+            key: key.cast(),
+            rname,
+        });
+        self.open.len() - 1
+    }
+
+    /// The open key handle (null when the key is missing and the store is read-only).
+    fn key(&mut self, name: &[u8]) -> *mut RedisModuleKey {
+        let i = self.slot(name);
+        self.open[i].key
     }
 
     fn key_type(&mut self, name: &[u8]) -> c_int {
@@ -108,63 +127,67 @@ impl<'c> RedisStore<'c> {
         unsafe { raw::RedisModule_KeyType.expect("KeyType")(k) }
     }
 
-    /// Propagates `cmd args...` to replicas and the AOF.
-    fn replicate(&self, cmd: &str, args: &[&[u8]]) {
-        self.replicate_with(cmd, args, "v");
-    }
-
-    /// Propagates with a `RedisModule_Replicate` format: `"v"`, or `"vA"`
-    /// for replicas only (no AOF).
-    fn replicate_with(&self, cmd: &str, args: &[&[u8]], format: &str) {
-        let ctx = self.raw_ctx();
-        let strs: Vec<RStr> = args.iter().map(|a| RStr::new(ctx, a)).collect();
-        let mut ptrs: Vec<*mut RedisModuleString> = strs.iter().map(|s| s.ptr).collect();
-        let (Ok(cmd), Ok(fmt)) = (CString::new(cmd), CString::new(format)) else {
-            return;
-        };
+    /// Propagates `cmd argv...` to replicas and the AOF (`format` "v"), or to
+    /// replicas only ("vA"). Redis takes its own references to the strings.
+    fn replicate(&self, cmd: &CStr, format: &CStr, argv: &mut [*mut RedisModuleString]) {
         // SAFETY: "v" takes (RedisModuleString **argv, size_t argc).
         unsafe {
             raw::RedisModule_Replicate.expect("Replicate")(
-                ctx,
+                self.raw_ctx(),
                 cmd.as_ptr(),
-                fmt.as_ptr(),
-                ptrs.as_mut_ptr(),
-                ptrs.len(),
+                format.as_ptr(),
+                argv.as_mut_ptr(),
+                argv.len(),
             );
         }
+    }
+
+    /// Runs `apply(key, member strings)` for a write on `key` whose
+    /// arguments are `args`, then replicates `cmd key args...`.
+    fn write_with_args(
+        &mut self,
+        cmd: &CStr,
+        key: &[u8],
+        args: &[&[u8]],
+        apply: impl FnOnce(*mut RedisModuleKey, &[RStr]),
+    ) {
+        let i = self.slot(key);
+        let ctx = self.raw_ctx();
+        let strs: Vec<RStr> = args.iter().map(|a| RStr::new(ctx, a)).collect();
+        apply(self.open[i].key, &strs);
+        let mut argv: Vec<*mut RedisModuleString> = Vec::with_capacity(1 + strs.len());
+        argv.push(self.open[i].rname.ptr);
+        argv.extend(strs.iter().map(|s| s.ptr));
+        self.replicate(cmd, c"v", &mut argv);
     }
 
     /// `RedisModule_Call` without propagation (the caller replicates).
     fn call(&self, cmd: &str, args: &[&[u8]]) -> Option<RedisValue> {
         self.ctx.call(cmd, args).ok()
     }
+}
 
-    fn hash_set_one(&mut self, key: *mut RedisModuleKey, field: &[u8], value: Option<&[u8]>) {
-        let ctx = self.raw_ctx();
-        let f = RStr::new(ctx, field);
-        let v = value.map(|v| RStr::new(ctx, v));
-        let vptr = v
-            .as_ref()
-            .map_or(1usize as *mut RedisModuleString, |v| v.ptr); // REDISMODULE_HASH_DELETE
-                                                                  // SAFETY: open writable hash key; NULL-terminated field/value list.
-        unsafe {
-            raw::RedisModule_HashSet.expect("HashSet")(
-                key,
-                raw::REDISMODULE_HASH_NONE as c_int,
-                f.ptr,
-                vptr,
-                ptr::null_mut::<RedisModuleString>(),
-            );
-        }
+/// `RedisModule_HashSet` of one field; `value` None deletes the field.
+fn hash_set_one(key: *mut RedisModuleKey, field: &RStr, value: Option<&RStr>) {
+    let vptr = value.map_or(1usize as *mut RedisModuleString, |v| v.ptr); // REDISMODULE_HASH_DELETE
+                                                                          // SAFETY: open writable hash key; NULL-terminated field/value list.
+    unsafe {
+        raw::RedisModule_HashSet.expect("HashSet")(
+            key,
+            raw::REDISMODULE_HASH_NONE as c_int,
+            field.ptr,
+            vptr,
+            ptr::null_mut::<RedisModuleString>(),
+        );
     }
 }
 
 impl Drop for RedisStore<'_> {
     fn drop(&mut self) {
-        for (_, (k, _)) in self.open.drain() {
-            if !k.is_null() {
+        for o in self.open.drain(..) {
+            if !o.key.is_null() {
                 // SAFETY: opened by OpenKey, closed once.
-                unsafe { raw::RedisModule_CloseKey.expect("CloseKey")(k) }
+                unsafe { raw::RedisModule_CloseKey.expect("CloseKey")(o.key) }
             }
         }
     }
@@ -371,90 +394,84 @@ impl Store for RedisStore<'_> {
     }
 
     fn set(&mut self, key: &[u8], value: &[u8]) {
-        let k = self.key(key);
-        let v = RStr::new(self.raw_ctx(), value);
-        // SAFETY: open writable key.
-        unsafe { raw::RedisModule_StringSet.expect("StringSet")(k, v.ptr) };
-        self.replicate("SET", &[key, value]);
+        self.write_with_args(c"SET", key, &[value], |k, s| {
+            // SAFETY: open writable key.
+            unsafe { raw::RedisModule_StringSet.expect("StringSet")(k, s[0].ptr) };
+        });
     }
 
     fn set_px_at(&mut self, key: &[u8], value: &[u8], at_ms: i64) {
-        let k = self.key(key);
-        let v = RStr::new(self.raw_ctx(), value);
-        // SAFETY: open writable key. SetExpire takes a relative time.
-        let now_ms = unsafe { raw::RedisModule_Milliseconds.expect("Milliseconds")() };
-        unsafe {
-            raw::RedisModule_StringSet.expect("StringSet")(k, v.ptr);
-            raw::RedisModule_SetExpire.expect("SetExpire")(k, (at_ms - now_ms).max(1));
-        }
         let at = at_ms.to_string();
-        self.replicate("SET", &[key, value, b"PXAT", at.as_bytes()]);
+        self.write_with_args(c"SET", key, &[value, b"PXAT", at.as_bytes()], |k, s| {
+            // SAFETY: open writable key. SetExpire takes a relative time.
+            unsafe {
+                let now_ms = raw::RedisModule_Milliseconds.expect("Milliseconds")();
+                raw::RedisModule_StringSet.expect("StringSet")(k, s[0].ptr);
+                raw::RedisModule_SetExpire.expect("SetExpire")(k, (at_ms - now_ms).max(1));
+            }
+        });
     }
 
     fn del(&mut self, key: &[u8]) {
-        let k = self.key(key);
-        // SAFETY: open writable key.
-        unsafe { raw::RedisModule_DeleteKey.expect("DeleteKey")(k) };
-        self.replicate("DEL", &[key]);
+        self.write_with_args(c"DEL", key, &[], |k, _| {
+            // SAFETY: open writable key.
+            unsafe { raw::RedisModule_DeleteKey.expect("DeleteKey")(k) };
+        });
     }
 
     fn hset(&mut self, key: &[u8], pairs: &[(&[u8], &[u8])]) {
-        let k = self.key(key);
-        let mut args: Vec<&[u8]> = Vec::with_capacity(1 + 2 * pairs.len());
-        args.push(key);
-        for (f, v) in pairs {
-            self.hash_set_one(k, f, Some(v));
-            args.push(f);
-            args.push(v);
-        }
-        self.replicate("HSET", &args);
+        let args: Vec<&[u8]> = pairs.iter().flat_map(|(f, v)| [*f, *v]).collect();
+        self.write_with_args(c"HSET", key, &args, |k, s| {
+            for fv in s.chunks_exact(2) {
+                hash_set_one(k, &fv[0], Some(&fv[1]));
+            }
+        });
     }
 
     fn hdel(&mut self, key: &[u8], fields: &[&[u8]]) {
-        let k = self.key(key);
-        let mut args: Vec<&[u8]> = vec![key];
-        for f in fields {
-            self.hash_set_one(k, f, None);
-            args.push(f);
-        }
-        self.replicate("HDEL", &args);
+        self.write_with_args(c"HDEL", key, fields, |k, s| {
+            for f in s {
+                hash_set_one(k, f, None);
+            }
+        });
     }
 
     fn zadd(&mut self, key: &[u8], pairs: &[(f64, &[u8])]) {
-        let k = self.key(key);
-        let ctx = self.raw_ctx();
         let scores: Vec<String> = pairs.iter().map(|(s, _)| s.to_string()).collect();
-        let mut args: Vec<&[u8]> = vec![key];
-        for ((s, m), text) in pairs.iter().zip(&scores) {
-            let ms = RStr::new(ctx, m);
-            let mut flags: c_int = 0;
-            // SAFETY: open writable key.
-            unsafe { raw::RedisModule_ZsetAdd.expect("ZsetAdd")(k, *s, ms.ptr, &mut flags) };
-            args.push(text.as_bytes());
-            args.push(m);
-        }
-        self.replicate("ZADD", &args);
+        let args: Vec<&[u8]> = pairs
+            .iter()
+            .zip(&scores)
+            .flat_map(|((_, m), t)| [t.as_bytes(), *m])
+            .collect();
+        self.write_with_args(c"ZADD", key, &args, |k, s| {
+            for ((score, _), sm) in pairs.iter().zip(s.chunks_exact(2)) {
+                let mut flags: c_int = 0;
+                // SAFETY: open writable key.
+                unsafe {
+                    raw::RedisModule_ZsetAdd.expect("ZsetAdd")(k, *score, sm[1].ptr, &mut flags)
+                };
+            }
+        });
     }
 
     fn zrem(&mut self, key: &[u8], members: &[&[u8]]) {
-        let k = self.key(key);
-        let ctx = self.raw_ctx();
-        let mut args: Vec<&[u8]> = vec![key];
-        for m in members {
-            let ms = RStr::new(ctx, m);
-            let mut deleted: c_int = 0;
-            // SAFETY: open writable key (ZsetRem on an empty key is a no-op).
-            unsafe { raw::RedisModule_ZsetRem.expect("ZsetRem")(k, ms.ptr, &mut deleted) };
-            args.push(m);
-        }
-        self.replicate("ZREM", &args);
+        self.write_with_args(c"ZREM", key, members, |k, s| {
+            for m in s {
+                let mut deleted: c_int = 0;
+                // SAFETY: open writable key (ZsetRem on an empty key is a no-op).
+                unsafe { raw::RedisModule_ZsetRem.expect("ZsetRem")(k, m.ptr, &mut deleted) };
+            }
+        });
     }
 
     fn sadd(&mut self, key: &[u8], members: &[&[u8]]) {
         let mut args: Vec<&[u8]> = vec![key];
         args.extend_from_slice(members);
         self.call("SADD", &args);
-        self.replicate("SADD", &args);
+        let ctx = self.raw_ctx();
+        let strs: Vec<RStr> = args.iter().map(|a| RStr::new(ctx, a)).collect();
+        let mut argv: Vec<*mut RedisModuleString> = strs.iter().map(|s| s.ptr).collect();
+        self.replicate(c"SADD", c"v", &mut argv);
     }
 
     fn publish(&mut self, channel: &[u8], message: &[u8]) {
@@ -463,20 +480,32 @@ impl Store for RedisStore<'_> {
         // SAFETY: valid strings.
         unsafe { raw::RedisModule_PublishMessage.expect("PublishMessage")(ctx, c.ptr, m.ptr) };
         // Like a native PUBLISH: subscribers on replicas get it too; the AOF does not.
-        self.replicate_with("PUBLISH", &[channel, message], "vA");
+        self.replicate(c"PUBLISH", c"vA", &mut [c.ptr, m.ptr]);
     }
 
     fn notify(&mut self, event: &str, key: &[u8]) {
-        let name = RedisString::create_from_slice(self.raw_ctx(), key);
-        self.ctx
-            .notify_keyspace_event(NotifyEvent::HASH, event, &name);
+        let i = self.slot(key);
+        let (Ok(ev), Some(notify)) = (CString::new(event), unsafe {
+            raw::RedisModule_NotifyKeyspaceEvent
+        }) else {
+            return;
+        };
+        // SAFETY: valid ctx, event and key name.
+        unsafe {
+            notify(
+                self.raw_ctx(),
+                raw::REDISMODULE_NOTIFY_HASH as c_int,
+                ev.as_ptr(),
+                self.open[i].rname.ptr,
+            )
+        };
     }
 
     fn signal_ready(&mut self, key: &[u8]) {
-        let s = RStr::new(self.raw_ctx(), key);
+        let i = self.slot(key);
         if let Some(signal) = unsafe { raw::RedisModule_SignalKeyAsReady } {
             // SAFETY: valid ctx and key name.
-            unsafe { signal(self.raw_ctx(), s.ptr) };
+            unsafe { signal(self.raw_ctx(), self.open[i].rname.ptr) };
         }
     }
 }

@@ -22,16 +22,26 @@ pub fn trim(store: &mut impl Store, keys: &Keys, now_us: i64, ttl_ms: u64, limit
     }
     let cutoff =
         now_us.saturating_sub(i64::try_from(ttl_ms.saturating_mul(1000)).unwrap_or(i64::MAX));
-    let oldest = store.zrange_from(&changes, Bound::Incl(f64::NEG_INFINITY), limit);
+    // Read a few at a time: usually the oldest change is young and one read ends it.
     let mut old: Vec<Vec<u8>> = Vec::new();
-    for (member, _) in oldest {
-        let Ok(rec) = decode(&member, String::new) else {
-            break;
-        };
-        match rec.modified_at.as_ref().map(micros) {
-            Some(t) if t < cutoff => old.push(member),
-            _ => break,
+    let mut window = 1usize;
+    'scan: while old.len() < limit {
+        let want = (old.len() + window).min(limit);
+        let batch = store.zrange_from(&changes, Bound::Incl(f64::NEG_INFINITY), want);
+        let got = batch.len();
+        for (member, _) in batch.into_iter().skip(old.len()) {
+            let Ok(rec) = decode(&member, String::new) else {
+                break 'scan;
+            };
+            match rec.modified_at.as_ref().map(micros) {
+                Some(t) if t < cutoff => old.push(member),
+                _ => break 'scan,
+            }
         }
+        if got < want {
+            break;
+        }
+        window = (window * 4).min(limit);
     }
     if !old.is_empty() {
         let members: Vec<&[u8]> = old.iter().map(Vec::as_slice).collect();
