@@ -71,13 +71,13 @@ fn put(writer: &mut Conn, id: &str, payload: &[u8]) -> std::io::Result<(Value, O
 }
 
 fn xadd(writer: &mut Conn, version: u64, payload: &[u8]) -> std::io::Result<(Value, Option<i64>)> {
-    let rec = databroker_core::record::encode(&databroker_core::record::new_record(
+    let rec = workload::encode_record(
         version,
         TYPE,
         &format!("id:{version}"),
         payload,
         workload::now_us(),
-    ));
+    );
     writer.send(&[b"XADD", STREAM.as_bytes(), b"*", b"r", &rec])?;
     writer.read_stamped()
 }

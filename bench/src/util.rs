@@ -2,7 +2,6 @@
 //! statistics.
 
 use std::process::Command;
-use std::time::Instant;
 
 use crate::resp::Conn;
 
@@ -196,11 +195,6 @@ impl Spread {
     pub fn valid(&self) -> bool {
         self.n > 0 && self.median.is_finite()
     }
-}
-
-/// Seconds since `t`.
-pub fn secs(t: Instant) -> f64 {
-    t.elapsed().as_secs_f64()
 }
 
 /// `1234567.8` as `1.23M`, `12345` as `12.3k`.

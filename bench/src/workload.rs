@@ -2,8 +2,6 @@
 //! the Lua script, and the Go-style WATCH/MULTI transaction (the seed's
 //! algorithm, as Pomerium's Go backend runs it).
 
-use databroker_core::record;
-
 /// Record type used everywhere.
 pub const TYPE: &str = "t";
 
@@ -130,10 +128,10 @@ pub fn go_style_exec(
     let records = format!("{ns}.records");
     let type_changes = format!("{ns}.changes.{TYPE}");
     let changes = format!("{ns}.changes");
-    let score = record::type_score(now_us).to_string();
+    let score = type_score(now_us).to_string();
     for (i, id) in ids.iter().enumerate() {
         let v = first_version + i as u64;
-        let bytes = record::encode(&record::new_record(v, TYPE, id, payload, now_us));
+        let bytes = encode_record(v, TYPE, id, payload, now_us);
         let field = format!("{TYPE}/{id}");
         encode_into(
             &mut out,
@@ -185,6 +183,53 @@ pub fn go_style_exec(
     );
     encode_into(&mut out, &[b"EXEC"]);
     (out, 3 * ids.len() + 5)
+}
+
+fn varint(out: &mut Vec<u8>, mut n: u64) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+fn field(out: &mut Vec<u8>, tag: u8, bytes: &[u8]) {
+    out.push(tag);
+    varint(out, bytes.len() as u64);
+    out.extend_from_slice(bytes);
+}
+
+/// The protobuf `databroker.Record` a put stores (what the Go backend builds
+/// with `proto.Marshal`): version, type, id, `Any{type_url: type, value:
+/// payload}`, modified_at. Encoded here, independently of the module's code;
+/// the equivalence check at start-up confirms the module reads it.
+pub fn encode_record(version: u64, rtype: &str, id: &str, payload: &[u8], now_us: i64) -> Vec<u8> {
+    let mut any = Vec::with_capacity(payload.len() + rtype.len() + 8);
+    field(&mut any, 0x0a, rtype.as_bytes());
+    field(&mut any, 0x12, payload);
+    let mut ts = Vec::with_capacity(16);
+    let (secs, micros) = (now_us.div_euclid(1_000_000), now_us.rem_euclid(1_000_000));
+    if secs != 0 {
+        ts.push(0x08);
+        varint(&mut ts, secs as u64);
+    }
+    if micros != 0 {
+        ts.push(0x10);
+        varint(&mut ts, (micros * 1000) as u64);
+    }
+    let mut out = Vec::with_capacity(any.len() + id.len() + rtype.len() + 32);
+    out.push(0x08);
+    varint(&mut out, version);
+    field(&mut out, 0x12, rtype.as_bytes());
+    field(&mut out, 0x1a, id.as_bytes());
+    field(&mut out, 0x22, &any);
+    field(&mut out, 0x2a, &ts);
+    out
+}
+
+/// The `changes.<type>` score: seconds with a microsecond fraction.
+pub fn type_score(now_us: i64) -> f64 {
+    now_us as f64 / 1e6
 }
 
 /// Microseconds since the Unix epoch.
