@@ -63,7 +63,7 @@ impl Cmd {
     }
 }
 
-/// One clock reading and a random number for this command.
+/// One clock reading and a random number for a write command.
 pub fn current_env() -> Env {
     let now_us = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -74,6 +74,15 @@ pub fn current_env() -> Env {
     Env {
         now_us,
         random: h.finish(),
+        ..config_env()
+    }
+}
+
+/// The configuration part of [`Env`] only (reads need no clock or randomness).
+pub fn config_env() -> Env {
+    Env {
+        now_us: 0,
+        random: 0,
         changes_ttl_ms: config::changes_ttl_ms(),
         max_count: config::max_count(),
     }
@@ -95,7 +104,11 @@ fn run(ctx: &Context, cmd: Cmd, argv: &[&[u8]]) -> DbResult<Reply> {
         crate::sync_cmd::bump_epoch();
     }
     let mut store = RedisStore::new(ctx, cmd.writes());
-    let env = current_env();
+    let env = if cmd.writes() {
+        current_env()
+    } else {
+        config_env()
+    };
     let s = &mut store;
     let written = |r: DbResult<(Reply, _)>| {
         r.map(|(reply, w)| {

@@ -13,7 +13,7 @@ use databroker_core::{DbError, DbResult, Reply};
 use redis_module::raw::{self, RedisModuleCtx, RedisModuleString};
 use redis_module::{decode_args, Context, ContextFlags, RedisResult, RedisString, RedisValue};
 
-use crate::dispatch::{check_namespace, current_env};
+use crate::dispatch::{check_namespace, config_env};
 use crate::redis_store::{RStr, RedisStore};
 use crate::{reply, stats};
 
@@ -47,7 +47,7 @@ thread_local! {
 fn answer(ctx: &Context, argv: &[RedisString]) -> DbResult<(SyncAnswer, Option<u64>, Vec<u8>)> {
     let args: Vec<&[u8]> = argv.iter().skip(1).map(|a| a.as_slice()).collect();
     check_namespace(ctx, args.first().copied())?;
-    let a = SyncArgs::parse(&args, &current_env())?;
+    let a = SyncArgs::parse(&args, &config_env())?;
     let mut store = RedisStore::new(ctx, false);
     let ans = sync::run(&mut store, &a)?;
     Ok((ans, a.block_ms, a.keys.last_version()))

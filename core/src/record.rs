@@ -67,6 +67,53 @@ pub fn tombstone(version: u64, rtype: &str, id: &str, data: Option<Any>, now_us:
     }
 }
 
+/// The `(type, id)` of stored record bytes, read without decoding the rest
+/// (no allocation): fields 2 and 3 of the protobuf `Record`. None when the
+/// bytes are not a well-formed protobuf message or the strings not UTF-8.
+pub fn owner(bytes: &[u8]) -> Option<(&str, &str)> {
+    fn varint(b: &[u8], pos: &mut usize) -> Option<u64> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = *b.get(*pos)?;
+            *pos += 1;
+            v |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Some(v);
+            }
+        }
+        None
+    }
+    let (mut rtype, mut id) = ("", "");
+    let mut pos = 0;
+    while pos < bytes.len() {
+        let key = varint(bytes, &mut pos)?;
+        let (field, wire) = (key >> 3, key & 7);
+        match wire {
+            0 => {
+                varint(bytes, &mut pos)?;
+            }
+            1 => pos = pos.checked_add(8)?,
+            2 => {
+                let len = usize::try_from(varint(bytes, &mut pos)?).ok()?;
+                let end = pos.checked_add(len)?;
+                let val = bytes.get(pos..end)?;
+                match field {
+                    2 => rtype = std::str::from_utf8(val).ok()?,
+                    3 => id = std::str::from_utf8(val).ok()?,
+                    _ => {}
+                }
+                pos = end;
+            }
+            5 => pos = pos.checked_add(4)?,
+            _ => return None,
+        }
+        if field == 0 || pos > bytes.len() {
+            return None;
+        }
+    }
+    Some((rtype, id))
+}
+
 /// Protobuf bytes of a record.
 pub fn encode(record: &Record) -> Vec<u8> {
     record.encode_to_vec()
@@ -84,11 +131,29 @@ pub fn decode_options(bytes: &[u8], what: impl FnOnce() -> String) -> DbResult<O
         .map_err(|e| DbError::corrupt(format!("{} does not decode as Options: {e}", what())))
 }
 
-/// A record in the requested format. `bytes` are the stored bytes of `record`.
-pub fn record_reply(record: &Record, bytes: &[u8], format: Format) -> Reply {
+/// Stored record bytes in the requested format, if they belong to a record
+/// that `keep(type, id)` accepts: `PROTO` only reads the owner (no decode),
+/// `MAP` decodes. `what` names the stored value for a `CORRUPT` error.
+pub fn formatted(
+    bytes: Vec<u8>,
+    format: Format,
+    keep: impl FnOnce(&str, &str) -> bool,
+    what: impl FnOnce() -> String,
+) -> DbResult<Option<Reply>> {
     match format {
-        Format::Proto => Reply::Bulk(bytes.to_vec()),
-        Format::Map => map_reply(record),
+        Format::Proto => {
+            let Some((t, i)) = owner(&bytes) else {
+                return Err(DbError::corrupt(format!(
+                    "{} does not decode as a Record",
+                    what()
+                )));
+            };
+            Ok(keep(t, i).then_some(Reply::Bulk(bytes)))
+        }
+        Format::Map => {
+            let rec = decode(&bytes, what)?;
+            Ok(keep(&rec.r#type, &rec.id).then(|| map_reply(&rec)))
+        }
     }
 }
 
@@ -110,18 +175,6 @@ pub fn map_reply(record: &Record) -> Reply {
         (Reply::text("deleted_at"), ts(&record.deleted_at)),
         (Reply::text("data"), data),
     ])
-}
-
-/// Decodes stored bytes and formats them; `PROTO` does not decode at all.
-pub fn stored_reply(
-    bytes: Vec<u8>,
-    format: Format,
-    what: impl FnOnce() -> String,
-) -> DbResult<Reply> {
-    match format {
-        Format::Proto => Ok(Reply::Bulk(bytes)),
-        Format::Map => Ok(map_reply(&decode(&bytes, what)?)),
-    }
 }
 
 /// Printable form of a binary key or field for error messages.
@@ -161,6 +214,27 @@ mod tests {
         let back = decode(&encode(&r), || "x".into()).unwrap();
         assert_eq!(back, r);
         assert_eq!(back.data.unwrap().type_url, "t");
+    }
+
+    #[test]
+    fn owner_matches_full_decode() {
+        let r = new_record(u64::MAX, "type/x", "i\0d", &[7u8; 300], -5);
+        let bytes = encode(&r);
+        assert_eq!(owner(&bytes), Some(("type/x", "i\0d")));
+        let t = tombstone(1, "t", "i", None, 1);
+        assert_eq!(owner(&encode(&t)), Some(("t", "i")));
+        assert_eq!(owner(b""), Some(("", "")));
+        // Every truncation either fails or agrees with prost.
+        for cut in 0..bytes.len() {
+            let part = &bytes[..cut];
+            if let Some((t, i)) = owner(part) {
+                if let Ok(full) = Record::decode(part) {
+                    assert_eq!((full.r#type.as_str(), full.id.as_str()), (t, i));
+                }
+            }
+        }
+        assert_eq!(owner(b"\xff\xff\xff"), None);
+        assert_eq!(owner(b"\x12\x05ab"), None, "length past the end");
     }
 
     #[test]

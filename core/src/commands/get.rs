@@ -35,11 +35,12 @@ pub fn run(store: &mut impl Store, args: &[&[u8]]) -> DbResult<Reply> {
     let Some(bytes) = store.hget(&records, &field) else {
         return Ok(Reply::Null);
     };
-    let rec = record::decode(&bytes, || {
-        format!("{} field {}", show(&records), show(&field))
-    })?;
-    if rec.r#type != rtype || rec.id != id {
-        return Ok(Reply::Null); // the field belongs to another (type, id)
-    }
-    Ok(record::record_reply(&rec, &bytes, format))
+    // A field that belongs to another (type, id) reads as absent.
+    let reply = record::formatted(
+        bytes,
+        format,
+        |t, i| (t, i) == (rtype, id),
+        || format!("{} field {}", show(&records), show(&field)),
+    )?;
+    Ok(reply.unwrap_or(Reply::Null))
 }

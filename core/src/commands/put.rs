@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use prost_types::Any;
 
-use super::txn::{conflict, read_own, Txn, WriteStats};
+use super::txn::{check_own, conflict, Txn, WriteStats};
 use super::{arity, capacity, Env};
 use crate::args::parse_name;
 use crate::error::DbResult;
@@ -32,7 +32,7 @@ pub fn run(store: &mut impl Store, env: Env, args: &[&[u8]]) -> DbResult<(Reply,
             Some(&(t, i)) if (t, i) != (rtype, id) => return Err(conflict(&field, t, i)),
             Some(_) => {}
             None => {
-                read_own(store, &keys, rtype, id)?;
+                check_own(store, &keys, rtype, id)?;
                 seen.insert(field, (rtype, id));
             }
         }

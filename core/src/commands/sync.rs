@@ -108,15 +108,14 @@ pub fn run(store: &mut impl Store, a: &SyncArgs<'_>) -> DbResult<SyncAnswer> {
     for (member, score) in examined {
         next_after = score as u64;
         let reply = match (a.rtype, a.format) {
-            (None, Format::Proto) => Reply::Bulk(member),
+            (None, Format::Proto) => Reply::Bulk(member), // served as stored
             _ => {
-                let rec = record::decode(&member, || {
-                    format!("{} member at version {}", show(&changes), score)
-                })?;
-                if a.rtype.is_some_and(|t| t != rec.r#type) {
-                    continue;
+                let keep = |t: &str, _: &str| a.rtype.is_none_or(|want| want == t);
+                let what = || format!("{} member at version {}", show(&changes), score);
+                match record::formatted(member, a.format, keep, what)? {
+                    Some(r) => r,
+                    None => continue,
                 }
-                record::record_reply(&rec, &member, a.format)
             }
         };
         records.push(reply);

@@ -73,16 +73,16 @@ pub fn run(store: &mut impl Store, env: Env, args: &[&[u8]]) -> DbResult<Reply> 
 
     let mut out = Vec::with_capacity(candidates.len());
     for (field, bytes) in candidates {
-        let rec = record::decode(&bytes, || {
-            format!("{} field {}", show(&records_key), show(&field))
-        })?;
-        if record_field(&rec.r#type, &rec.id) != field {
-            continue; // a field whose record belongs elsewhere
+        // Skip a field whose record belongs elsewhere, or that the query does not select.
+        let keep = |t: &str, i: &str| {
+            rtype.is_none_or(|want| want == t)
+                && filter.matches(t, i)
+                && record_field(t, i) == field
+        };
+        let what = || format!("{} field {}", show(&records_key), show(&field));
+        if let Some(r) = record::formatted(bytes, format, keep, what)? {
+            out.push(r);
         }
-        if rtype.is_some_and(|t| t != rec.r#type) || !filter.matches(&rec.r#type, &rec.id) {
-            continue;
-        }
-        out.push(record::record_reply(&rec, &bytes, format));
     }
     Ok(Reply::Array(vec![
         Reply::uint(st.server_version_or_zero()),

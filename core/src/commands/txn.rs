@@ -255,6 +255,25 @@ impl<'k> Txn<'k> {
     }
 }
 
+/// Checks that the `records` field of `(rtype, id)` is free or holds that
+/// record (`CONFLICT` otherwise, `CORRUPT` when it does not decode); true
+/// when the record exists. Reads only the owner, not the data.
+pub fn check_own(store: &mut impl Store, keys: &Keys, rtype: &str, id: &str) -> DbResult<bool> {
+    let field = record_field(rtype, id);
+    let Some(bytes) = store.hget(&keys.records(), &field) else {
+        return Ok(false);
+    };
+    match record::owner(&bytes) {
+        Some((t, i)) if (t, i) == (rtype, id) => Ok(true),
+        Some((t, i)) => Err(conflict(&field, t, i)),
+        None => Err(DbError::corrupt(format!(
+            "{} field {} does not decode as a Record",
+            record::show(&keys.records()),
+            record::show(&field)
+        ))),
+    }
+}
+
 /// Reads the record at `field` and checks it belongs to `(rtype, id)`:
 /// `CONFLICT` when the field holds another record, `CORRUPT` when it does not decode.
 pub fn read_own(
