@@ -5,6 +5,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use databroker_core::commands::txn::WriteStats;
 use databroker_core::commands::{self, Env};
 use databroker_core::keys::has_hash_tag;
 use databroker_core::{DbError, DbResult, Reply};
@@ -85,6 +86,53 @@ pub fn config_env() -> Env {
         random: 0,
         changes_ttl_ms: config::changes_ttl_ms(),
         max_count: config::max_count(),
+        oldest_change_us: None,
+    }
+}
+
+/// What retention learned about each namespace's oldest change (see
+/// [`Env::oldest_change_us`]): a per-process hint, main thread only.
+pub mod oldest_change {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+
+    use redis_module::{raw, Context};
+
+    /// Namespaces remembered at most; past that the map starts over.
+    const MAX_ENTRIES: usize = 10_000;
+
+    thread_local! {
+        static OLDEST: RefCell<HashMap<(i32, Vec<u8>), i64>> = RefCell::new(HashMap::new());
+    }
+
+    fn db(ctx: &Context) -> i32 {
+        // SAFETY: valid ctx.
+        unsafe { raw::RedisModule_GetSelectedDb.map_or(0, |f| f(ctx.ctx)) }
+    }
+
+    /// The hint for `ns` in the selected database.
+    pub fn get(ctx: &Context, ns: &[u8]) -> Option<i64> {
+        let key = (db(ctx), ns.to_vec());
+        OLDEST.with(|m| m.borrow().get(&key).copied())
+    }
+
+    /// Records (or forgets) the hint for `ns`.
+    pub fn set(ctx: &Context, ns: &[u8], oldest_us: Option<i64>) {
+        let key = (db(ctx), ns.to_vec());
+        OLDEST.with(|m| {
+            let mut m = m.borrow_mut();
+            match oldest_us {
+                Some(t) => {
+                    if m.len() >= MAX_ENTRIES && !m.contains_key(&key) {
+                        m.clear();
+                    }
+                    m.insert(key, t);
+                }
+                None => {
+                    m.remove(&key);
+                }
+            }
+        });
     }
 }
 
@@ -104,15 +152,20 @@ fn run(ctx: &Context, cmd: Cmd, argv: &[&[u8]]) -> DbResult<Reply> {
         crate::sync_cmd::bump_epoch();
     }
     let mut store = RedisStore::new(ctx, cmd.writes());
+    let ns = argv.first().copied().unwrap_or_default();
     let env = if cmd.writes() {
-        current_env()
+        Env {
+            oldest_change_us: oldest_change::get(ctx, ns),
+            ..current_env()
+        }
     } else {
         config_env()
     };
     let s = &mut store;
-    let written = |r: DbResult<(Reply, _)>| {
+    let written = |r: DbResult<(Reply, WriteStats)>| {
         r.map(|(reply, w)| {
             stats::record_write(w);
+            oldest_change::set(ctx, ns, w.oldest_change_us);
             reply
         })
     };

@@ -10,7 +10,7 @@ use databroker_core::commands::retention::{trim, TRIM_BATCH};
 use databroker_core::Keys;
 use redis_module::{Context, ContextFlags, RedisValue};
 
-use crate::dispatch::current_env;
+use crate::dispatch::{current_env, oldest_change};
 use crate::redis_store::RedisStore;
 use crate::stats;
 
@@ -77,14 +77,18 @@ fn step(ctx: &Context) {
             _ => continue,
         };
         if let Some(ns) = name.strip_suffix(SUFFIX) {
-            let n = trim(
+            let hint = oldest_change::get(ctx, ns);
+            let keys = Keys::new(ns);
+            let t = trim(
                 &mut store,
-                &Keys::new(ns),
+                &keys,
                 env.now_us,
                 env.changes_ttl_ms,
                 TRIM_BATCH,
+                hint,
             );
-            stats::TRIMMED.add(n as u64);
+            oldest_change::set(ctx, ns, t.oldest_us);
+            stats::TRIMMED.add(t.count as u64);
         }
     }
 }

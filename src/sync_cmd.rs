@@ -50,7 +50,7 @@ fn answer(ctx: &Context, argv: &[RedisString]) -> DbResult<(SyncAnswer, Option<u
     let a = SyncArgs::parse(&args, &config_env())?;
     let mut store = RedisStore::new(ctx, false);
     let ans = sync::run(&mut store, &a)?;
-    Ok((ans, a.block_ms, a.keys.last_version()))
+    Ok((ans, a.block_ms, a.keys.last_version().to_vec()))
 }
 
 fn can_block(ctx: &Context) -> bool {

@@ -1,15 +1,38 @@
 //! Key names of one namespace (SPEC section 1): `<ns>` + suffix.
 
-/// The key names of one namespace.
+/// The key names of one namespace, built once per command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Keys {
     ns: Vec<u8>,
+    server_version: Vec<u8>,
+    last_version: Vec<u8>,
+    last_version_ch: Vec<u8>,
+    records: Vec<u8>,
+    changes: Vec<u8>,
+    options: Vec<u8>,
+    record_types: Vec<u8>,
+}
+
+fn join(ns: &[u8], suffix: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(ns.len() + suffix.len());
+    k.extend_from_slice(ns);
+    k.extend_from_slice(suffix);
+    k
 }
 
 impl Keys {
     /// Keys of namespace `ns` (binary-safe).
     pub fn new(ns: &[u8]) -> Self {
-        Keys { ns: ns.to_vec() }
+        Keys {
+            ns: ns.to_vec(),
+            server_version: join(ns, b".server_version"),
+            last_version: join(ns, b".last_version"),
+            last_version_ch: join(ns, b".last_version_ch"),
+            records: join(ns, b".records"),
+            changes: join(ns, b".changes"),
+            options: join(ns, b".options"),
+            record_types: join(ns, b".record_types"),
+        }
     }
 
     /// The namespace itself.
@@ -17,60 +40,53 @@ impl Keys {
         &self.ns
     }
 
-    fn with(&self, suffix: &[u8]) -> Vec<u8> {
-        let mut k = Vec::with_capacity(self.ns.len() + suffix.len());
-        k.extend_from_slice(&self.ns);
-        k.extend_from_slice(suffix);
-        k
-    }
-
     /// `<ns>.server_version` (string).
-    pub fn server_version(&self) -> Vec<u8> {
-        self.with(b".server_version")
+    pub fn server_version(&self) -> &[u8] {
+        &self.server_version
     }
 
     /// `<ns>.last_version` (string).
-    pub fn last_version(&self) -> Vec<u8> {
-        self.with(b".last_version")
+    pub fn last_version(&self) -> &[u8] {
+        &self.last_version
     }
 
     /// `<ns>.last_version_ch` (pub/sub channel).
-    pub fn last_version_ch(&self) -> Vec<u8> {
-        self.with(b".last_version_ch")
+    pub fn last_version_ch(&self) -> &[u8] {
+        &self.last_version_ch
     }
 
     /// `<ns>.records` (hash `<type>/<id>` -> Record).
-    pub fn records(&self) -> Vec<u8> {
-        self.with(b".records")
+    pub fn records(&self) -> &[u8] {
+        &self.records
     }
 
     /// `<ns>.changes` (zset version -> Record).
-    pub fn changes(&self) -> Vec<u8> {
-        self.with(b".changes")
+    pub fn changes(&self) -> &[u8] {
+        &self.changes
     }
 
     /// `<ns>.changes.<type>` (zset of live ids by modified_at).
     pub fn type_changes(&self, record_type: &[u8]) -> Vec<u8> {
-        let mut k = self.with(b".changes.");
+        let mut k = join(&self.ns, b".changes.");
         k.extend_from_slice(record_type);
         k
     }
 
     /// `<ns>.options` (hash `<type>` -> Options).
-    pub fn options(&self) -> Vec<u8> {
-        self.with(b".options")
+    pub fn options(&self) -> &[u8] {
+        &self.options
     }
 
     /// `<ns>.lease.<name>` (string holding the lease id).
     pub fn lease(&self, name: &[u8]) -> Vec<u8> {
-        let mut k = self.with(b".lease.");
+        let mut k = join(&self.ns, b".lease.");
         k.extend_from_slice(name);
         k
     }
 
     /// `<ns>.record_types` (set).
-    pub fn record_types(&self) -> Vec<u8> {
-        self.with(b".record_types")
+    pub fn record_types(&self) -> &[u8] {
+        &self.record_types
     }
 }
 

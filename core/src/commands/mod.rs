@@ -36,6 +36,10 @@ pub struct Env {
     pub changes_ttl_ms: u64,
     /// `databroker.max-count`.
     pub max_count: u64,
+    /// A lower bound of the namespace's oldest change `modified_at`, from
+    /// an earlier write's [`txn::WriteStats::oldest_change_us`] (lets
+    /// retention skip its reads).
+    pub oldest_change_us: Option<i64>,
 }
 
 impl Env {
@@ -46,6 +50,7 @@ impl Env {
             random: 0x5eed_1234_abcd,
             changes_ttl_ms: 0,
             max_count: 10_000,
+            oldest_change_us: None,
         }
     }
 }

@@ -36,7 +36,7 @@ fn versions_of(r: &Reply) -> Vec<i64> {
 }
 
 fn changes(s: &mut MemoryStore) -> Vec<Record> {
-    let k = Keys::new(NS).changes();
+    let k = Keys::new(NS).changes().to_vec();
     s.zrange_from(&k, crate::store::Bound::Incl(f64::NEG_INFINITY), usize::MAX)
         .into_iter()
         .map(|(m, _)| decode(&m, String::new).unwrap())
@@ -116,7 +116,7 @@ fn delete_writes_tombstones_with_last_data() {
     assert_eq!(crate::record::micros(ch[1].deleted_at.as_ref().unwrap()), 7);
     assert_eq!(get::run(&mut s, &[NS, b"t", b"a"]).unwrap(), Reply::Null);
     assert!(live_ids(&mut s, "t").is_empty());
-    assert!(s.keys.get(&Keys::new(NS).records()).is_none());
+    assert!(s.keys.get(Keys::new(NS).records()).is_none());
 }
 
 #[test]
@@ -149,8 +149,10 @@ fn bad_arguments_and_wrong_types() {
         .unwrap_err()
         .to_string()
         .starts_with("ERR type"));
-    s.keys
-        .insert(Keys::new(NS).changes(), crate::memstore::Value::Other);
+    s.keys.insert(
+        Keys::new(NS).changes().to_vec(),
+        crate::memstore::Value::Other,
+    );
     assert_eq!(put(&mut s, 1, &["t", "a", "x"]), Err(DbError::WrongType));
     s.keys.clear();
     s.keys.insert(
@@ -160,7 +162,7 @@ fn bad_arguments_and_wrong_types() {
     assert_eq!(put(&mut s, 1, &["t", "a", "x"]), Err(DbError::WrongType));
     assert_eq!(put(&mut s, 1, &["u", "a", "x"]).map(|_| ()), Ok(()));
     s.keys.insert(
-        Keys::new(NS).last_version(),
+        Keys::new(NS).last_version().to_vec(),
         crate::memstore::Value::Str(b"x".to_vec(), None),
     );
     assert_eq!(
@@ -445,7 +447,7 @@ fn retention_trims_old_changes_and_sync_reports_trimmed() {
     assert_eq!(s.hlen(&Keys::new(NS).records()), 3);
     // Everything trimmed: the history is empty but the cursor at last_version is valid.
     assert_eq!(
-        retention::trim(&mut s, &Keys::new(NS), 4 * hour, 3_600_000, 10),
+        retention::trim(&mut s, &Keys::new(NS), 4 * hour, 3_600_000, 10, None).count,
         1
     );
     assert!(do_sync(&mut s, sv, 3, &[]).unwrap().caught_up);
@@ -556,4 +558,26 @@ fn synclatest_filters() {
         .to_string()
         .contains("\"data\""));
     assert_eq!(latest(&mut s, &["CURSOR", "x"]).unwrap_err().code(), "ERR");
+}
+
+#[test]
+fn retention_hint_skips_reads_until_the_oldest_change_expires() {
+    let mut s = MemoryStore::new();
+    let keys = Keys::new(NS);
+    put(&mut s, 1_000_000, &["t", "a", "1"]).unwrap();
+    let t = retention::trim(&mut s, &keys, 2_000_000, 10_000, 10, None);
+    assert_eq!(
+        t,
+        retention::Trimmed {
+            count: 0,
+            oldest_us: Some(1_000_000)
+        }
+    );
+    // With the hint, a trim before expiry reads nothing and keeps the hint.
+    let mut empty = MemoryStore::new();
+    let t = retention::trim(&mut empty, &keys, 5_000_000, 10_000, 10, Some(1_000_000));
+    assert_eq!(t.oldest_us, Some(1_000_000));
+    // After expiry the hint does not stop trimming.
+    let t = retention::trim(&mut s, &keys, 20_000_000, 10_000, 10, Some(1_000_000));
+    assert_eq!(t.count, 1);
 }

@@ -27,6 +27,8 @@ pub struct WriteStats {
     pub evictions: u64,
     /// Old changes removed by retention.
     pub trimmed: u64,
+    /// `modified_at` of the oldest change left, when retention learned it.
+    pub oldest_change_us: Option<i64>,
 }
 
 /// The pending writes of one command to one namespace.
@@ -231,13 +233,16 @@ impl<'k> Txn<'k> {
                 store.notify("db.delete", &keys.records());
             }
             let mut stats = self.stats;
-            stats.trimmed = retention::trim(
+            let t = retention::trim(
                 store,
                 keys,
                 self.env.now_us,
                 self.env.changes_ttl_ms,
                 retention::TRIM_BATCH,
-            ) as u64;
+                self.env.oldest_change_us,
+            );
+            stats.trimmed = t.count as u64;
+            stats.oldest_change_us = t.oldest_us;
             store.publish(&keys.last_version_ch(), last_text.as_bytes());
             store.signal_ready(&keys.last_version());
             return Ok(stats);
