@@ -26,9 +26,30 @@ fn init(ctx: &Context, _args: &[RedisString]) -> Status {
     sync_cmd::subscribe(ctx);
     retention_timer::start(ctx);
     std::panic::set_hook(Box::new(|info| {
-        eprintln!("databroker: panic caught and turned into an error reply: {info}");
+        log_warning(&format!(
+            "databroker: panic caught and turned into an error reply: {info}"
+        ));
     }));
     Status::Ok
+}
+
+/// Writes `message` to the server log (NUL bytes dropped; never panics).
+pub fn log_warning(message: &str) {
+    let clean: Vec<u8> = message.bytes().filter(|&b| b != 0).collect();
+    let (Ok(text), Some(log)) = (std::ffi::CString::new(clean), unsafe {
+        redis_module::raw::RedisModule_Log
+    }) else {
+        return;
+    };
+    // SAFETY: a NULL context logs for the module; "%s" takes the one C string.
+    unsafe {
+        log(
+            std::ptr::null_mut(),
+            c"warning".as_ptr(),
+            c"%s".as_ptr(),
+            text.as_ptr(),
+        )
+    };
 }
 
 fn db_put(ctx: &Context, args: Vec<RedisString>) -> redis_module::RedisResult {
