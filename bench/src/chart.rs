@@ -5,6 +5,7 @@ use std::path::Path;
 
 use plotters::coord::ranged1d::SegmentValue;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::report::Check;
 
@@ -21,7 +22,7 @@ fn try_draw(checks: &[Check], path: &Path) -> Result<(), Box<dyn std::error::Err
     let height = 110 + 26 * n as u32;
     let root = SVGBackend::new(path, (1100, height)).into_drawing_area();
     root.fill(&WHITE)?;
-    let (lo, hi) = (0.05f64, 200f64);
+    let (lo, hi) = (0.01f64, 200f64);
     let labels: Vec<String> = rows
         .iter()
         .rev()
@@ -66,7 +67,7 @@ fn try_draw(checks: &[Check], path: &Path) -> Result<(), Box<dyn std::error::Err
         Text::new(
             c.value_text(),
             (s * 1.08, SegmentValue::CenterOf(i)),
-            ("sans-serif", 11).into_font(),
+            TextStyle::from(("sans-serif", 11).into_font()).pos(Pos::new(HPos::Left, VPos::Center)),
         )
     }))?;
     chart.draw_series(std::iter::once(PathElement::new(
