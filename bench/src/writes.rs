@@ -363,13 +363,15 @@ fn concurrent(bench: &Bench, c: &mut Conn, report: &mut Report) {
          both omitted, which favors it). It encodes the protobuf Record on the client.\n\n",
         bench.clients, bench.drive_secs, bench.rounds_concurrent
     ));
-    md.push_str("| records per call | DB.PUT records/s | Go-style records/s | Go-style conflicts per commit | DB.PUT ÷ Go-style |\n");
-    md.push_str("|---|---|---|---|---|\n");
+    md.push_str("| records per call | DB.PUT records/s | Go-style records/s | Go-style conflicts per commit | DB.PUT ÷ Go-style | server µs/record: DB.PUT / Redis' own HSET + 2×ZADD in the Go-style run |\n");
+    md.push_str("|---|---|---|---|---|---|\n");
     for &b in &[1usize, 10, 100] {
         let mut put = Vec::new();
         let mut go = Vec::new();
         let mut ratio = Vec::new();
         let mut conflict = Vec::new();
+        let mut native = Vec::new();
+        let mut module = Vec::new();
         for round in 0..bench.rounds_concurrent {
             let order = if round % 2 == 0 {
                 [Driver::Put, Driver::GoStyle]
@@ -389,8 +391,18 @@ fn concurrent(bench: &Bench, c: &mut Conn, report: &mut Report) {
                     ])
                     .expect("SET server_version");
                 }
+                c.call(&[b"CONFIG", b"RESETSTAT"])
+                    .expect("CONFIG RESETSTAT");
                 let r = drive(bench.port, d, b, bench.clients, bench.drive_secs);
                 let rate = r.records as f64 / r.secs;
+                if d == Driver::GoStyle {
+                    // Redis' own cost of the same data-structure writes, per record.
+                    let hset = commandstat(c, "hset").map_or(0.0, |(u, _)| u);
+                    let zadd = commandstat(c, "zadd").map_or(0.0, |(u, _)| u);
+                    native.push(hset + 2.0 * zadd);
+                } else if let Some((u, _)) = commandstat(c, "db.put") {
+                    module.push(u / b as f64);
+                }
                 match d {
                     Driver::Put => {
                         this[0] = rate;
@@ -413,11 +425,13 @@ fn concurrent(bench: &Bench, c: &mut Conn, report: &mut Report) {
             Spread::of(&conflict),
         );
         md.push_str(&format!(
-            "| {b} | {} | {} | {:.1} | {} |\n",
+            "| {b} | {} | {} | {:.1} | {} | {:.2} / {:.2} |\n",
             show(&sp, si),
             show(&sg, si),
             sc.median,
-            show(&sr, x)
+            show(&sr, x),
+            Spread::of(&module).median,
+            Spread::of(&native).median
         ));
         println!(
             "  concurrent b={b:<3} DB.PUT {} Go-style {} ({:.1} conflicts/commit) -> {}",
