@@ -192,18 +192,8 @@ pub fn command(ctx: &Context, args: Vec<RedisString>, cmd: Cmd) -> RedisResult {
         run(ctx, cmd, &argv)
     }));
     match outcome {
-        Ok(Ok(r)) => reply::send(ctx.ctx, &r),
-        Ok(Err(e)) => {
-            stats::ERRORS.add(1);
-            reply::send_error(ctx.ctx, &e);
-        }
-        Err(_) => {
-            stats::ERRORS.add(1);
-            reply::send_error_text(
-                ctx.ctx,
-                "ERR internal error in databroker (see the server log)",
-            );
-        }
+        Ok(result) => reply::send_result(ctx.ctx, result.as_ref()),
+        Err(_) => reply::send_panic(ctx.ctx),
     }
     Ok(RedisValue::NoReply)
 }

@@ -161,6 +161,22 @@ impl<'c> RedisStore<'c> {
         self.replicate(cmd, c"v", &mut argv);
     }
 
+    /// `HSCAN`/`ZSCAN key cursor COUNT count`: the next cursor and the flat items.
+    fn scan(&self, cmd: &str, key: &[u8], cursor: u64, count: usize) -> (u64, Vec<Vec<u8>>) {
+        let (cur, cnt) = (cursor.to_string(), count.max(1).to_string());
+        let Some(RedisValue::Array(parts)) =
+            self.call(cmd, &[key, cur.as_bytes(), b"COUNT", cnt.as_bytes()])
+        else {
+            return (0, Vec::new());
+        };
+        let next = parts.first().and_then(value_int).unwrap_or(0) as u64;
+        let items = match parts.get(1) {
+            Some(RedisValue::Array(items)) => items.iter().filter_map(value_bytes).collect(),
+            _ => Vec::new(),
+        };
+        (next, items)
+    }
+
     /// `RedisModule_Call` without propagation (the caller replicates).
     fn call(&self, cmd: &str, args: &[&[u8]]) -> Option<RedisValue> {
         self.ctx.call(cmd, args).ok()
@@ -281,39 +297,18 @@ impl Store for RedisStore<'_> {
     }
 
     fn hscan(&mut self, key: &[u8], cursor: u64, count: usize) -> (u64, Vec<(Vec<u8>, Vec<u8>)>) {
-        let cur = cursor.to_string();
-        let cnt = count.max(1).to_string();
-        let Some(RedisValue::Array(parts)) =
-            self.call("HSCAN", &[key, cur.as_bytes(), b"COUNT", cnt.as_bytes()])
-        else {
-            return (0, Vec::new());
-        };
-        let next = parts.first().and_then(value_int).unwrap_or(0) as u64;
-        let mut out = Vec::new();
-        if let Some(RedisValue::Array(items)) = parts.get(1) {
-            for pair in items.chunks_exact(2) {
-                if let (Some(f), Some(v)) = (value_bytes(&pair[0]), value_bytes(&pair[1])) {
-                    out.push((f, v));
-                }
-            }
+        let (next, items) = self.scan("HSCAN", key, cursor, count);
+        let mut it = items.into_iter();
+        let mut pairs = Vec::with_capacity(it.len() / 2);
+        while let (Some(f), Some(v)) = (it.next(), it.next()) {
+            pairs.push((f, v));
         }
-        (next, out)
+        (next, pairs)
     }
 
     fn zscan(&mut self, key: &[u8], cursor: u64, count: usize) -> (u64, Vec<Vec<u8>>) {
-        let cur = cursor.to_string();
-        let cnt = count.max(1).to_string();
-        let Some(RedisValue::Array(parts)) =
-            self.call("ZSCAN", &[key, cur.as_bytes(), b"COUNT", cnt.as_bytes()])
-        else {
-            return (0, Vec::new());
-        };
-        let next = parts.first().and_then(value_int).unwrap_or(0) as u64;
-        let mut out = Vec::new();
-        if let Some(RedisValue::Array(items)) = parts.get(1) {
-            out.extend(items.chunks_exact(2).filter_map(|p| value_bytes(&p[0])));
-        }
-        (next, out)
+        let (next, items) = self.scan("ZSCAN", key, cursor, count);
+        (next, items.into_iter().step_by(2).collect()) // member, score, ...
     }
 
     fn zcard(&mut self, key: &[u8]) -> u64 {

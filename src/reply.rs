@@ -45,6 +45,23 @@ pub fn send(ctx: *mut RedisModuleCtx, reply: &Reply) {
     }
 }
 
+/// Sends a command's outcome: the reply, or the error (counted in INFO).
+pub fn send_result(ctx: *mut RedisModuleCtx, result: Result<&Reply, &DbError>) {
+    match result {
+        Ok(r) => send(ctx, r),
+        Err(e) => {
+            crate::stats::ERRORS.add(1);
+            send_error(ctx, e);
+        }
+    }
+}
+
+/// Answers a command whose code panicked (the panic was caught; counted in INFO).
+pub fn send_panic(ctx: *mut RedisModuleCtx) {
+    crate::stats::ERRORS.add(1);
+    send_error_text(ctx, "ERR internal error in databroker (see the server log)");
+}
+
 /// Sends an error reply; arity errors use Redis's standard message.
 pub fn send_error(ctx: *mut RedisModuleCtx, err: &DbError) {
     if *err == DbError::WrongArity {

@@ -66,17 +66,10 @@ pub fn db_sync(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
             block(ctx, &key, block_ms);
         }
         Ok((ans, _, _)) => reply::send(ctx.ctx, &ans.reply),
-        Err(e) => {
-            stats::ERRORS.add(1);
-            reply::send_error(ctx.ctx, &e);
-        }
+        Err(e) => reply::send_result(ctx.ctx, Err(&e)),
     }));
     if outcome.is_err() {
-        stats::ERRORS.add(1);
-        reply::send_error_text(
-            ctx.ctx,
-            "ERR internal error in databroker (see the server log)",
-        );
+        reply::send_panic(ctx.ctx);
     }
     Ok(RedisValue::NoReply)
 }
@@ -109,6 +102,12 @@ fn block(ctx: &Context, key: &[u8], block_ms: u64) {
     stats::WAITING.add(1);
 }
 
+/// Sends a callback's answer; returns `OK` (unblock).
+fn send(ctx: *mut RedisModuleCtx, result: Result<&Reply, &DbError>) -> c_int {
+    reply::send_result(ctx, result);
+    OK
+}
+
 /// Called for each signal of the key: replies and unblocks when something
 /// new exists, else keeps waiting.
 extern "C" fn on_ready(
@@ -136,22 +135,14 @@ extern "C" fn on_ready(
                 });
             }
             match cache.as_ref().map(|c| &c.result) {
-                Some(Ok((_, true))) => ERR,
-                Some(Ok((reply, false))) => {
-                    reply::send(ctx, reply);
-                    OK
-                }
-                Some(Err(e)) => {
-                    stats::ERRORS.add(1);
-                    reply::send_error(ctx, e);
-                    OK
-                }
-                None => ERR,
+                Some(Ok((_, true))) | None => ERR, // nothing new yet: keep waiting
+                Some(Ok((reply, false))) => send(ctx, Ok(reply)),
+                Some(Err(e)) => send(ctx, Err(e)),
             }
         })
     })
     .unwrap_or_else(|_| {
-        reply::send_error_text(ctx, "ERR internal error in databroker (see the server log)");
+        reply::send_panic(ctx);
         OK
     })
 }
@@ -165,18 +156,13 @@ extern "C" fn on_timeout(
     catch_unwind(|| {
         let context = Context::new(ctx);
         let args = decode_args(ctx, argv, argc);
-        match answer(&context, &args) {
-            Ok((ans, _, _)) => reply::send(ctx, &ans.reply),
-            Err(e) => {
-                stats::ERRORS.add(1);
-                reply::send_error(ctx, &e);
-            }
-        }
+        let result = answer(&context, &args).map(|(ans, _, _)| ans.reply);
+        send(ctx, result.as_ref())
     })
     .unwrap_or_else(|_| {
-        reply::send_error_text(ctx, "ERR internal error in databroker (see the server log)")
-    });
-    OK
+        reply::send_panic(ctx);
+        OK
+    })
 }
 
 /// Called once per wait, however it ended (reply, timeout, disconnect).

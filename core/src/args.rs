@@ -31,15 +31,7 @@ pub fn parse_in_range(arg: &[u8], name: &'static str, min: u64, max: u64) -> DbR
 
 /// A record type or id: valid UTF-8, non-empty, at most 1024 bytes.
 pub fn parse_name<'a>(arg: &'a [u8], name: &'static str) -> DbResult<&'a str> {
-    if arg.is_empty() {
-        return Err(DbError::arg(name, "must not be empty"));
-    }
-    if arg.len() > MAX_NAME_LEN {
-        return Err(DbError::arg(
-            name,
-            format!("must be at most {MAX_NAME_LEN} bytes"),
-        ));
-    }
+    let arg = parse_token(arg, name)?;
     std::str::from_utf8(arg).map_err(|_| DbError::arg(name, "must be valid UTF-8"))
 }
 
