@@ -5,6 +5,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+#[allow(unused_imports)]
 pub use databroker_client::{pb, Backend, Config, Error, RetryPolicy};
 #[allow(unused_imports)]
 pub use databroker_testkit::{Cluster, Flavor, Options, Server};
