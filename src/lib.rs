@@ -4,16 +4,28 @@
 //! registration, a [`redis_store::RedisStore`] over the module API, replies,
 //! configuration and INFO counters. The logic lives in `databroker-core`.
 
-pub mod config;
-pub mod dispatch;
-pub mod redis_store;
-pub mod reply;
-pub mod retention_timer;
-pub mod stats;
-pub mod sync_cmd;
+mod config;
+mod dispatch;
+mod redis_store;
+mod reply;
+mod retention_timer;
+mod stats;
+mod sync_cmd;
 
-use redis_module::configuration::ConfigurationFlags;
-use redis_module::{redis_module, Context, RedisString, Status};
+use redis_module::{configuration::ConfigurationFlags, redis_module};
+use redis_module::{Context, RedisString, Status};
+
+/// Module memory goes through Redis's allocator (it shows in `INFO memory`
+/// and counts toward `maxmemory`); plain unit tests have no Redis, so they
+/// use the system allocator.
+#[cfg(not(test))]
+type ModuleAlloc = redis_module::alloc::RedisAlloc;
+#[cfg(not(test))]
+const MODULE_ALLOC: ModuleAlloc = redis_module::alloc::RedisAlloc;
+#[cfg(test)]
+type ModuleAlloc = std::alloc::System;
+#[cfg(test)]
+const MODULE_ALLOC: ModuleAlloc = std::alloc::System;
 
 use dispatch::{command, Cmd};
 
@@ -83,11 +95,10 @@ fn db_types(ctx: &Context, args: Vec<RedisString>) -> redis_module::RedisResult 
     command(ctx, args, Cmd::Types)
 }
 
-#[cfg(not(test))]
 redis_module! {
     name: "databroker",
     version: 1,
-    allocator: (redis_module::alloc::RedisAlloc, redis_module::alloc::RedisAlloc),
+    allocator: (ModuleAlloc, MODULE_ALLOC),
     data_types: [],
     init: init,
     commands: [

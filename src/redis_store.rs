@@ -185,8 +185,12 @@ impl<'c> RedisStore<'c> {
 
 /// `RedisModule_HashSet` of one field; `value` None deletes the field.
 fn hash_set_one(key: *mut RedisModuleKey, field: &RStr, value: Option<&RStr>) {
-    let vptr = value.map_or(1usize as *mut RedisModuleString, |v| v.ptr); // REDISMODULE_HASH_DELETE
-                                                                          // SAFETY: open writable hash key; NULL-terminated field/value list.
+    // REDISMODULE_HASH_DELETE is the pointer value 1.
+    let vptr = value.map_or(
+        std::ptr::without_provenance_mut::<RedisModuleString>(1),
+        |v| v.ptr,
+    );
+    // SAFETY: open writable hash key; NULL-terminated field/value list.
     unsafe {
         raw::RedisModule_HashSet.expect("HashSet")(
             key,

@@ -39,6 +39,9 @@ impl Bound {
     }
 }
 
+/// One page of a scan: the next cursor (0 at the end) and the items.
+pub type ScanPage<T> = (u64, Vec<T>);
+
 /// Reads and writes of one command. Keys, fields and members are binary.
 /// Writes are deterministic effects: the implementation may replicate each
 /// one verbatim as the named native command.
@@ -52,9 +55,9 @@ pub trait Store {
     /// `HLEN key`.
     fn hlen(&mut self, key: &[u8]) -> u64;
     /// `HSCAN key cursor COUNT count`: (next cursor, field-value pairs).
-    fn hscan(&mut self, key: &[u8], cursor: u64, count: usize) -> (u64, Vec<(Vec<u8>, Vec<u8>)>);
+    fn hscan(&mut self, key: &[u8], cursor: u64, count: usize) -> ScanPage<(Vec<u8>, Vec<u8>)>;
     /// `ZSCAN key cursor COUNT count`: (next cursor, members).
-    fn zscan(&mut self, key: &[u8], cursor: u64, count: usize) -> (u64, Vec<Vec<u8>>);
+    fn zscan(&mut self, key: &[u8], cursor: u64, count: usize) -> ScanPage<Vec<u8>>;
     /// `ZCARD key`.
     fn zcard(&mut self, key: &[u8]) -> u64;
     /// `ZSCORE key member`.

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: servers come from the testkit.
 #![allow(dead_code)]
 
+#[allow(unused_imports)] // each test binary uses a different subset
 pub use databroker_testkit::{Flavor, Options, Server};
 use redis::{Connection, FromRedisValue, RedisError, Value};
 

@@ -122,10 +122,10 @@ fn evict_old(
     };
     let records = txn.keys().records();
     let field = record_field(rtype, id);
-    match store.hget(&records, &field) {
+    match store.hget(records, &field) {
         Some(bytes) => {
             let rec = record::decode(&bytes, || {
-                format!("{} field {}", show(&records), show(&field))
+                format!("{} field {}", show(records), show(&field))
             })?;
             if rec.r#type == rtype && rec.id == id {
                 txn.evict(rtype, id, rec.data);

@@ -12,9 +12,12 @@ use crate::keys::{record_field, Keys};
 use crate::reply::Reply;
 use crate::store::Store;
 
+/// Who holds a records field and the data it holds, as a delete proceeds.
+type Holder<'a> = ((&'a str, &'a str), Option<Any>);
+
 /// Runs `DB.DELETE`: a tombstone per pair, even for absent records.
 pub fn run(store: &mut impl Store, env: Env, args: &[&[u8]]) -> DbResult<(Reply, WriteStats)> {
-    arity(args.len() >= 3 && (args.len() - 1) % 2 == 0)?;
+    arity(args.len() >= 3 && (args.len() - 1).is_multiple_of(2))?;
     let keys = Keys::new(args[0]);
     let mut pairs = Vec::with_capacity((args.len() - 1) / 2);
     for t in args[1..].chunks_exact(2) {
@@ -22,7 +25,7 @@ pub fn run(store: &mut impl Store, env: Env, args: &[&[u8]]) -> DbResult<(Reply,
     }
     let mut txn = Txn::begin(store, &keys, env)?;
     // field -> (owner, data it holds now within this command)
-    let mut current: HashMap<Vec<u8>, ((&str, &str), Option<Any>)> = HashMap::new();
+    let mut current: HashMap<Vec<u8>, Holder<'_>> = HashMap::new();
     let mut checked_types: Vec<&str> = Vec::new();
     for &(rtype, id) in &pairs {
         if !checked_types.contains(&rtype) {

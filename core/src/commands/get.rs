@@ -30,9 +30,9 @@ pub fn run(store: &mut impl Store, args: &[&[u8]]) -> DbResult<Reply> {
     let id = parse_name(args[2], "id")?;
     let format = parse_format_only(&args[3..])?;
     let records = keys.records();
-    expect_kind(store, &records, KeyKind::Hash)?;
+    expect_kind(store, records, KeyKind::Hash)?;
     let field = record_field(rtype, id);
-    let Some(bytes) = store.hget(&records, &field) else {
+    let Some(bytes) = store.hget(records, &field) else {
         return Ok(Reply::Null);
     };
     // A field that belongs to another (type, id) reads as absent.
@@ -40,7 +40,7 @@ pub fn run(store: &mut impl Store, args: &[&[u8]]) -> DbResult<Reply> {
         bytes,
         format,
         |t, i| (t, i) == (rtype, id),
-        || format!("{} field {}", show(&records), show(&field)),
+        || format!("{} field {}", show(records), show(&field)),
     )?;
     Ok(reply.unwrap_or(Reply::Null))
 }

@@ -33,7 +33,7 @@ pub fn set(store: &mut impl Store, env: Env, args: &[&[u8]]) -> DbResult<(Reply,
     if let Some(c) = cap {
         capacity::enforce(store, &mut txn, rtype, c, &BTreeMap::new(), 0.0)?;
         txn.set_options(rtype, Some(Options { capacity: Some(c) }.encode_to_vec()));
-    } else if store.hget(&keys.options(), rtype.as_bytes()).is_some() {
+    } else if store.hget(keys.options(), rtype.as_bytes()).is_some() {
         txn.set_options(rtype, None);
     }
     let stats = txn.commit(store)?;
@@ -45,8 +45,8 @@ pub fn get(store: &mut impl Store, args: &[&[u8]]) -> DbResult<Reply> {
     arity(args.len() == 2)?;
     let keys = Keys::new(args[0]);
     let rtype = parse_name(args[1], "type")?;
-    expect_kind(store, &keys.options(), KeyKind::Hash)?;
-    let opts = capacity::read_options(store, &keys.options(), rtype)?;
+    expect_kind(store, keys.options(), KeyKind::Hash)?;
+    let opts = capacity::read_options(store, keys.options(), rtype)?;
     let mut map = Vec::new();
     if let Some(c) = opts.and_then(|o| o.capacity) {
         map.push((Reply::text("capacity"), Reply::uint(c)));

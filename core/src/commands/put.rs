@@ -15,7 +15,7 @@ use crate::store::Store;
 
 /// Runs `DB.PUT`.
 pub fn run(store: &mut impl Store, env: Env, args: &[&[u8]]) -> DbResult<(Reply, WriteStats)> {
-    arity(args.len() >= 4 && (args.len() - 1) % 3 == 0)?;
+    arity(args.len() >= 4 && (args.len() - 1).is_multiple_of(3))?;
     let keys = Keys::new(args[0]);
     let mut items = Vec::with_capacity((args.len() - 1) / 3);
     for t in args[1..].chunks_exact(3) {
@@ -38,7 +38,7 @@ pub fn run(store: &mut impl Store, env: Env, args: &[&[u8]]) -> DbResult<(Reply,
         }
         if !caps.iter().any(|(t, _)| *t == rtype) {
             txn.check_type(store, rtype)?;
-            let opts = capacity::read_options(store, &keys.options(), rtype)?;
+            let opts = capacity::read_options(store, keys.options(), rtype)?;
             caps.push((rtype, opts.and_then(|o| o.capacity)));
         }
     }

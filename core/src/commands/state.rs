@@ -36,8 +36,8 @@ fn read_u64(store: &mut impl Store, key: &[u8]) -> DbResult<Option<u64>> {
 
 /// Reads (and type-checks) the counters.
 pub fn read(store: &mut impl Store, keys: &Keys) -> DbResult<NsState> {
-    let server_version = read_u64(store, &keys.server_version())?;
-    let last_version = read_u64(store, &keys.last_version())?.unwrap_or(0);
+    let server_version = read_u64(store, keys.server_version())?;
+    let last_version = read_u64(store, keys.last_version())?.unwrap_or(0);
     Ok(NsState {
         server_version,
         last_version,

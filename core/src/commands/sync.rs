@@ -102,7 +102,7 @@ pub fn run(store: &mut impl Store, a: &SyncArgs<'_>) -> DbResult<SyncAnswer> {
         Some(_) => SCAN_BUDGET.max(a.count),
         None => a.count,
     };
-    let examined = store.zrange_from(&changes, Bound::Excl(a.after as f64), budget as usize);
+    let examined = store.zrange_from(changes, Bound::Excl(a.after as f64), budget as usize);
     let mut next_after = a.after;
     let mut records = Vec::new();
     for (member, score) in examined {
@@ -111,7 +111,7 @@ pub fn run(store: &mut impl Store, a: &SyncArgs<'_>) -> DbResult<SyncAnswer> {
             (None, Format::Proto) => Reply::Bulk(member), // served as stored
             _ => {
                 let keep = |t: &str, _: &str| a.rtype.is_none_or(|want| want == t);
-                let what = || format!("{} member at version {}", show(&changes), score);
+                let what = || format!("{} member at version {}", show(changes), score);
                 match record::formatted(member, a.format, keep, what)? {
                     Some(r) => r,
                     None => continue,

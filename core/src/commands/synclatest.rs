@@ -8,7 +8,7 @@ use crate::filter::{plan, Filter, Plan};
 use crate::keys::{record_field, Keys};
 use crate::record::{self, show, Format};
 use crate::reply::Reply;
-use crate::store::{KeyKind, Store};
+use crate::store::{KeyKind, ScanPage, Store};
 
 /// Default `COUNT`.
 pub const DEFAULT_COUNT: u64 = 100;
@@ -40,22 +40,22 @@ pub fn run(store: &mut impl Store, env: Env, args: &[&[u8]]) -> DbResult<Reply> 
     }
     let st = state::read(store, &keys)?;
     let records_key = keys.records();
-    expect_kind(store, &records_key, KeyKind::Hash)?;
+    expect_kind(store, records_key, KeyKind::Hash)?;
 
     // Candidates as (field, stored bytes); every plan re-checks type, id and filter.
-    let (next_cursor, candidates): (u64, Vec<(Vec<u8>, Vec<u8>)>) = match plan(rtype, &filter) {
+    let (next_cursor, candidates): ScanPage<(Vec<u8>, Vec<u8>)> = match plan(rtype, &filter) {
         Plan::Nothing => (0, Vec::new()),
         Plan::Lookup(pairs) => {
             let found = pairs
                 .iter()
                 .filter_map(|(t, i)| {
                     let f = record_field(t, i);
-                    store.hget(&records_key, &f).map(|v| (f, v))
+                    store.hget(records_key, &f).map(|v| (f, v))
                 })
                 .collect();
             (0, found)
         }
-        Plan::ScanAll => store.hscan(&records_key, cursor, count as usize),
+        Plan::ScanAll => store.hscan(records_key, cursor, count as usize),
         Plan::ScanType(t) => {
             let zkey = keys.type_changes(t.as_bytes());
             expect_kind(store, &zkey, KeyKind::ZSet)?;
@@ -64,7 +64,7 @@ pub fn run(store: &mut impl Store, env: Env, args: &[&[u8]]) -> DbResult<Reply> 
                 .iter()
                 .filter_map(|id| {
                     let f = record_field(&t, std::str::from_utf8(id).ok()?);
-                    store.hget(&records_key, &f).map(|v| (f, v))
+                    store.hget(records_key, &f).map(|v| (f, v))
                 })
                 .collect();
             (next, found)
@@ -79,7 +79,7 @@ pub fn run(store: &mut impl Store, env: Env, args: &[&[u8]]) -> DbResult<Reply> 
                 && filter.matches(t, i)
                 && record_field(t, i) == field
         };
-        let what = || format!("{} field {}", show(&records_key), show(&field));
+        let what = || format!("{} field {}", show(records_key), show(&field));
         if let Some(r) = record::formatted(bytes, format, keep, what)? {
             out.push(r);
         }

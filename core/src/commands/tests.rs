@@ -68,10 +68,10 @@ fn put_issues_gapless_versions_and_one_clock_reading() {
     );
     let ch = changes(&mut s);
     assert_eq!(ch.iter().map(|r| r.version).collect::<Vec<_>>(), [1, 2, 3]);
-    assert_eq!(s.get(&Keys::new(NS).last_version()), Some(b"3".to_vec()));
+    assert_eq!(s.get(Keys::new(NS).last_version()), Some(b"3".to_vec()));
     assert_eq!(s.published.last().unwrap().1, b"3");
     assert_eq!(
-        s.smembers(&Keys::new(NS).record_types()),
+        s.smembers(Keys::new(NS).record_types()),
         [b"t".to_vec(), b"u".to_vec()]
     );
 }
@@ -116,7 +116,7 @@ fn delete_writes_tombstones_with_last_data() {
     assert_eq!(crate::record::micros(ch[1].deleted_at.as_ref().unwrap()), 7);
     assert_eq!(get::run(&mut s, &[NS, b"t", b"a"]).unwrap(), Reply::Null);
     assert!(live_ids(&mut s, "t").is_empty());
-    assert!(s.keys.get(Keys::new(NS).records()).is_none());
+    assert!(!s.keys.contains_key(Keys::new(NS).records()));
 }
 
 #[test]
@@ -174,7 +174,7 @@ fn bad_arguments_and_wrong_types() {
 #[test]
 fn corrupt_record_is_reported() {
     let mut s = MemoryStore::new();
-    s.hset(&Keys::new(NS).records(), &[(b"t/a", b"\xff\xff")]);
+    s.hset(Keys::new(NS).records(), &[(b"t/a", b"\xff\xff")]);
     assert_eq!(
         get::run(&mut s, &[NS, b"t", b"a"]).unwrap_err().code(),
         "CORRUPT"
@@ -444,7 +444,7 @@ fn retention_trims_old_changes_and_sync_reports_trimmed() {
     let v = versions::versions(&mut s, &[NS]).unwrap();
     assert_eq!(v.as_array().unwrap()[1..], [Reply::Int(3), Reply::Int(3)]);
     // Current records are never trimmed.
-    assert_eq!(s.hlen(&Keys::new(NS).records()), 3);
+    assert_eq!(s.hlen(Keys::new(NS).records()), 3);
     // Everything trimmed: the history is empty but the cursor at last_version is valid.
     assert_eq!(
         retention::trim(&mut s, &Keys::new(NS), 4 * hour, 3_600_000, 10, None).count,

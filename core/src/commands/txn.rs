@@ -52,10 +52,10 @@ impl<'k> Txn<'k> {
     /// per-type sets, see [`Txn::check_type`]) and reads the counters.
     pub fn begin(store: &mut impl Store, keys: &'k Keys, env: Env) -> DbResult<Self> {
         let state = state::read(store, keys)?;
-        expect_kind(store, &keys.records(), KeyKind::Hash)?;
-        expect_kind(store, &keys.changes(), KeyKind::ZSet)?;
-        expect_kind(store, &keys.options(), KeyKind::Hash)?;
-        expect_kind(store, &keys.record_types(), KeyKind::Set)?;
+        expect_kind(store, keys.records(), KeyKind::Hash)?;
+        expect_kind(store, keys.changes(), KeyKind::ZSet)?;
+        expect_kind(store, keys.options(), KeyKind::Hash)?;
+        expect_kind(store, keys.record_types(), KeyKind::Set)?;
         Ok(Txn {
             keys,
             env,
@@ -177,13 +177,13 @@ impl<'k> Txn<'k> {
         let issued = !self.changes.is_empty();
         for (rtype, bytes) in &self.options {
             match bytes {
-                Some(b) => store.hset(&keys.options(), &[(rtype.as_bytes(), b.as_slice())]),
-                None => store.hdel(&keys.options(), &[rtype.as_bytes()]),
+                Some(b) => store.hset(keys.options(), &[(rtype.as_bytes(), b.as_slice())]),
+                None => store.hdel(keys.options(), &[rtype.as_bytes()]),
             }
         }
         if issued && self.state.server_version.is_none() {
             store.set(
-                &keys.server_version(),
+                keys.server_version(),
                 self.server_version().to_string().as_bytes(),
             );
         }
@@ -193,7 +193,7 @@ impl<'k> Txn<'k> {
                 .iter()
                 .map(|(f, v)| (f.as_slice(), v.as_slice()))
                 .collect();
-            store.hset(&keys.records(), &pairs);
+            store.hset(keys.records(), &pairs);
         }
         for (rtype, adds) in &self.type_adds {
             let pairs: Vec<(f64, &[u8])> = adds.iter().map(|(s, m)| (*s, m.as_slice())).collect();
@@ -201,7 +201,7 @@ impl<'k> Txn<'k> {
         }
         if !self.record_dels.is_empty() {
             let fields: Vec<&[u8]> = self.record_dels.iter().map(Vec::as_slice).collect();
-            store.hdel(&keys.records(), &fields);
+            store.hdel(keys.records(), &fields);
         }
         for (rtype, rems) in &self.type_rems {
             let members: Vec<&[u8]> = rems.iter().map(Vec::as_slice).collect();
@@ -213,24 +213,24 @@ impl<'k> Txn<'k> {
                 .iter()
                 .map(|(v, b)| (*v as f64, b.as_slice()))
                 .collect();
-            store.zadd(&keys.changes(), &pairs);
+            store.zadd(keys.changes(), &pairs);
             let types_key = keys.record_types();
             let new_types: Vec<&[u8]> = self
                 .types
                 .iter()
                 .map(|t| t.as_bytes())
-                .filter(|t| !store.sismember(&types_key, t))
+                .filter(|t| !store.sismember(types_key, t))
                 .collect();
             if !new_types.is_empty() {
-                store.sadd(&types_key, &new_types);
+                store.sadd(types_key, &new_types);
             }
             let last_text = last.to_string();
-            store.set(&keys.last_version(), last_text.as_bytes());
+            store.set(keys.last_version(), last_text.as_bytes());
             if self.stats.puts > 0 {
-                store.notify("db.put", &keys.records());
+                store.notify("db.put", keys.records());
             }
             if self.stats.deletes + self.stats.evictions > 0 {
-                store.notify("db.delete", &keys.records());
+                store.notify("db.delete", keys.records());
             }
             let mut stats = self.stats;
             let t = retention::trim(
@@ -243,8 +243,8 @@ impl<'k> Txn<'k> {
             );
             stats.trimmed = t.count as u64;
             stats.oldest_change_us = t.oldest_us;
-            store.publish(&keys.last_version_ch(), last_text.as_bytes());
-            store.signal_ready(&keys.last_version());
+            store.publish(keys.last_version_ch(), last_text.as_bytes());
+            store.signal_ready(keys.last_version());
             return Ok(stats);
         }
         Ok(self.stats)
@@ -265,7 +265,7 @@ impl<'k> Txn<'k> {
 /// when the record exists. Reads only the owner, not the data.
 pub fn check_own(store: &mut impl Store, keys: &Keys, rtype: &str, id: &str) -> DbResult<bool> {
     let field = record_field(rtype, id);
-    let Some(bytes) = store.hget(&keys.records(), &field) else {
+    let Some(bytes) = store.hget(keys.records(), &field) else {
         return Ok(false);
     };
     match record::owner(&bytes) {
@@ -273,7 +273,7 @@ pub fn check_own(store: &mut impl Store, keys: &Keys, rtype: &str, id: &str) -> 
         Some((t, i)) => Err(conflict(&field, t, i)),
         None => Err(DbError::corrupt(format!(
             "{} field {} does not decode as a Record",
-            record::show(&keys.records()),
+            record::show(keys.records()),
             record::show(&field)
         ))),
     }
@@ -288,13 +288,13 @@ pub fn read_own(
     id: &str,
 ) -> DbResult<Option<Record>> {
     let field = record_field(rtype, id);
-    let Some(bytes) = store.hget(&keys.records(), &field) else {
+    let Some(bytes) = store.hget(keys.records(), &field) else {
         return Ok(None);
     };
     let rec = record::decode(&bytes, || {
         format!(
             "{} field {}",
-            record::show(&keys.records()),
+            record::show(keys.records()),
             record::show(&field)
         )
     })?;

@@ -10,10 +10,10 @@ use crate::store::{Bound, KeyKind, Store};
 /// none is retained.
 pub fn earliest_retained(store: &mut impl Store, keys: &Keys, last_version: u64) -> DbResult<u64> {
     let changes = keys.changes();
-    expect_kind(store, &changes, KeyKind::ZSet)?;
+    expect_kind(store, changes, KeyKind::ZSet)?;
     Ok(
         match store
-            .zrange_from(&changes, Bound::Incl(f64::NEG_INFINITY), 1)
+            .zrange_from(changes, Bound::Incl(f64::NEG_INFINITY), 1)
             .first()
         {
             Some((_, score)) => *score as u64,
@@ -40,8 +40,8 @@ pub fn types(store: &mut impl Store, args: &[&[u8]]) -> DbResult<Reply> {
     arity(args.len() == 1)?;
     let keys = Keys::new(args[0]);
     let key = keys.record_types();
-    expect_kind(store, &key, KeyKind::Set)?;
-    let mut members = store.smembers(&key);
+    expect_kind(store, key, KeyKind::Set)?;
+    let mut members = store.smembers(key);
     members.sort();
     Ok(Reply::Array(members.into_iter().map(Reply::Bulk).collect()))
 }
