@@ -161,20 +161,67 @@ impl<'c> RedisStore<'c> {
         self.replicate(cmd, c"v", &mut argv);
     }
 
-    /// `HSCAN`/`ZSCAN key cursor COUNT count`: the next cursor and the flat items.
-    fn scan(&self, cmd: &str, key: &[u8], cursor: u64, count: usize) -> (u64, Vec<Vec<u8>>) {
-        let (cur, cnt) = (cursor.to_string(), count.max(1).to_string());
-        let Some(RedisValue::Array(parts)) =
-            self.call(cmd, &[key, cur.as_bytes(), b"COUNT", cnt.as_bytes()])
-        else {
-            return (0, Vec::new());
+    /// `HSCAN`/`ZSCAN key cursor COUNT count` through `RedisModule_Call`,
+    /// visiting the flat items in place (no copies); returns the next cursor.
+    fn scan(
+        &self,
+        cmd: &CStr,
+        key: &[u8],
+        cursor: u64,
+        count: usize,
+        visit: &mut dyn FnMut(&[u8]),
+    ) -> u64 {
+        let (Ok(cur), Ok(cnt)) = (
+            CString::new(cursor.to_string()),
+            CString::new(count.max(1).to_string()),
+        ) else {
+            return 0;
         };
-        let next = parts.first().and_then(value_int).unwrap_or(0) as u64;
-        let items = match parts.get(1) {
-            Some(RedisValue::Array(items)) => items.iter().filter_map(value_bytes).collect(),
-            _ => Vec::new(),
+        let ctx = self.raw_ctx();
+        // SAFETY: "bccc" = (ptr, len) key, then three C strings; the reply is freed below.
+        let reply = unsafe {
+            raw::RedisModule_Call.expect("Call")(
+                ctx,
+                cmd.as_ptr(),
+                c"bccc".as_ptr(),
+                key.as_ptr().cast::<c_char>(),
+                key.len(),
+                cur.as_ptr(),
+                c"COUNT".as_ptr(),
+                cnt.as_ptr(),
+            )
         };
-        (next, items)
+        if reply.is_null() {
+            return 0;
+        }
+        // SAFETY: a valid call reply; element pointers live until FreeCallReply.
+        let next = unsafe {
+            let str_of = |r: *mut raw::RedisModuleCallReply| -> Option<&[u8]> {
+                if r.is_null() {
+                    return None;
+                }
+                let mut len = 0usize;
+                let p =
+                    raw::RedisModule_CallReplyStringPtr.expect("CallReplyStringPtr")(r, &mut len);
+                (!p.is_null()).then(|| std::slice::from_raw_parts(p.cast::<u8>(), len))
+            };
+            let element = raw::RedisModule_CallReplyArrayElement.expect("CallReplyArrayElement");
+            let length = raw::RedisModule_CallReplyLength.expect("CallReplyLength");
+            let next = str_of(element(reply, 0))
+                .and_then(|c| std::str::from_utf8(c).ok()?.parse::<u64>().ok())
+                .unwrap_or(0);
+            let items = element(reply, 1);
+            if !items.is_null() {
+                for i in 0..length(items) {
+                    if let Some(item) = str_of(element(items, i)) {
+                        visit(item);
+                    }
+                }
+            }
+            raw::RedisModule_FreeCallReply.expect("FreeCallReply")(reply);
+            next
+        };
+        next
     }
 
     /// `RedisModule_Call` without propagation (the caller replicates).
@@ -300,19 +347,40 @@ impl Store for RedisStore<'_> {
         unsafe { raw::RedisModule_ValueLength.expect("ValueLength")(k) as u64 }
     }
 
-    fn hscan(&mut self, key: &[u8], cursor: u64, count: usize) -> (u64, Vec<(Vec<u8>, Vec<u8>)>) {
-        let (next, items) = self.scan("HSCAN", key, cursor, count);
-        let mut it = items.into_iter();
-        let mut pairs = Vec::with_capacity(it.len() / 2);
-        while let (Some(f), Some(v)) = (it.next(), it.next()) {
-            pairs.push((f, v));
-        }
-        (next, pairs)
+    fn hscan(
+        &mut self,
+        key: &[u8],
+        cursor: u64,
+        count: usize,
+        visit: &mut dyn FnMut(&[u8], &[u8]),
+    ) -> u64 {
+        let mut field: Option<Vec<u8>> = None;
+        self.scan(
+            c"HSCAN",
+            key,
+            cursor,
+            count,
+            &mut |item| match field.take() {
+                None => field = Some(item.to_vec()),
+                Some(f) => visit(&f, item),
+            },
+        )
     }
 
-    fn zscan(&mut self, key: &[u8], cursor: u64, count: usize) -> (u64, Vec<Vec<u8>>) {
-        let (next, items) = self.scan("ZSCAN", key, cursor, count);
-        (next, items.into_iter().step_by(2).collect()) // member, score, ...
+    fn zscan(
+        &mut self,
+        key: &[u8],
+        cursor: u64,
+        count: usize,
+        visit: &mut dyn FnMut(&[u8]),
+    ) -> u64 {
+        let mut is_member = true; // member, score, member, score, ...
+        self.scan(c"ZSCAN", key, cursor, count, &mut |item| {
+            if is_member {
+                visit(item);
+            }
+            is_member = !is_member;
+        })
     }
 
     fn zcard(&mut self, key: &[u8]) -> u64 {

@@ -100,43 +100,54 @@ impl Store for MemoryStore {
         }
     }
 
-    fn hscan(&mut self, key: &[u8], cursor: u64, count: usize) -> (u64, Vec<(Vec<u8>, Vec<u8>)>) {
+    fn hscan(
+        &mut self,
+        key: &[u8],
+        cursor: u64,
+        count: usize,
+        visit: &mut dyn FnMut(&[u8], &[u8]),
+    ) -> u64 {
         // The cursor is a position in field order; stable while nothing changes.
         let Some(Value::Hash(h)) = self.keys.get(key) else {
-            return (0, Vec::new());
+            return 0;
         };
-        let page: Vec<_> = h
-            .iter()
-            .skip(cursor as usize)
-            .take(count.max(1))
-            .map(|(f, v)| (f.clone(), v.clone()))
-            .collect();
-        let next = cursor + page.len() as u64;
-        (if next as usize >= h.len() { 0 } else { next }, page)
+        let mut seen = 0;
+        for (f, v) in h.iter().skip(cursor as usize).take(count.max(1)) {
+            visit(f, v);
+            seen += 1;
+        }
+        let next = cursor + seen;
+        if next as usize >= h.len() {
+            0
+        } else {
+            next
+        }
     }
 
-    fn zscan(&mut self, key: &[u8], cursor: u64, count: usize) -> (u64, Vec<Vec<u8>>) {
+    fn zscan(
+        &mut self,
+        key: &[u8],
+        cursor: u64,
+        count: usize,
+        visit: &mut dyn FnMut(&[u8]),
+    ) -> u64 {
         // Position in member order; stable while nothing changes.
-        let mut members: Vec<Vec<u8>> = match self.keys.get(key) {
-            Some(Value::ZSet(z)) => z.keys().cloned().collect(),
-            _ => return (0, Vec::new()),
+        let mut members: Vec<&Vec<u8>> = match self.keys.get(key) {
+            Some(Value::ZSet(z)) => z.keys().collect(),
+            _ => return 0,
         };
         members.sort();
-        let page: Vec<Vec<u8>> = members
-            .iter()
-            .skip(cursor as usize)
-            .take(count.max(1))
-            .cloned()
-            .collect();
-        let next = cursor + page.len() as u64;
-        (
-            if next as usize >= members.len() {
-                0
-            } else {
-                next
-            },
-            page,
-        )
+        let mut seen = 0;
+        for m in members.iter().skip(cursor as usize).take(count.max(1)) {
+            visit(m);
+            seen += 1;
+        }
+        let next = cursor + seen;
+        if next as usize >= members.len() {
+            0
+        } else {
+            next
+        }
     }
 
     fn zcard(&mut self, key: &[u8]) -> u64 {

@@ -132,26 +132,27 @@ pub fn decode_options(bytes: &[u8], what: impl FnOnce() -> String) -> DbResult<O
 }
 
 /// Stored record bytes in the requested format, if they belong to a record
-/// that `keep(type, id)` accepts: `PROTO` only reads the owner (no decode),
-/// `MAP` decodes. `what` names the stored value for a `CORRUPT` error.
-pub fn formatted(
-    bytes: Vec<u8>,
+/// that `keep(type, id)` accepts: `PROTO` only reads the owner (no decode)
+/// and copies the bytes only when kept, `MAP` decodes. `what` names the
+/// stored value for a `CORRUPT` error.
+pub fn formatted<B: AsRef<[u8]> + Into<Vec<u8>>>(
+    bytes: B,
     format: Format,
     keep: impl FnOnce(&str, &str) -> bool,
     what: impl FnOnce() -> String,
 ) -> DbResult<Option<Reply>> {
     match format {
         Format::Proto => {
-            let Some((t, i)) = owner(&bytes) else {
+            let Some((t, i)) = owner(bytes.as_ref()) else {
                 return Err(DbError::corrupt(format!(
                     "{} does not decode as a Record",
                     what()
                 )));
             };
-            Ok(keep(t, i).then_some(Reply::Bulk(bytes)))
+            Ok(keep(t, i).then(|| Reply::Bulk(bytes.into())))
         }
         Format::Map => {
-            let rec = decode(&bytes, what)?;
+            let rec = decode(bytes.as_ref(), what)?;
             Ok(keep(&rec.r#type, &rec.id).then(|| map_reply(&rec)))
         }
     }

@@ -39,9 +39,6 @@ impl Bound {
     }
 }
 
-/// One page of a scan: the next cursor (0 at the end) and the items.
-pub type ScanPage<T> = (u64, Vec<T>);
-
 /// Reads and writes of one command. Keys, fields and members are binary.
 /// Writes are deterministic effects: the implementation may replicate each
 /// one verbatim as the named native command.
@@ -54,10 +51,19 @@ pub trait Store {
     fn hget(&mut self, key: &[u8], field: &[u8]) -> Option<Vec<u8>>;
     /// `HLEN key`.
     fn hlen(&mut self, key: &[u8]) -> u64;
-    /// `HSCAN key cursor COUNT count`: (next cursor, field-value pairs).
-    fn hscan(&mut self, key: &[u8], cursor: u64, count: usize) -> ScanPage<(Vec<u8>, Vec<u8>)>;
-    /// `ZSCAN key cursor COUNT count`: (next cursor, members).
-    fn zscan(&mut self, key: &[u8], cursor: u64, count: usize) -> ScanPage<Vec<u8>>;
+    /// `HSCAN key cursor COUNT count`: calls `visit(field, value)` for each
+    /// pair (borrowed, no copies) and returns the next cursor (0 at the end).
+    fn hscan(
+        &mut self,
+        key: &[u8],
+        cursor: u64,
+        count: usize,
+        visit: &mut dyn FnMut(&[u8], &[u8]),
+    ) -> u64;
+    /// `ZSCAN key cursor COUNT count`: calls `visit(member)` for each member
+    /// and returns the next cursor (0 at the end).
+    fn zscan(&mut self, key: &[u8], cursor: u64, count: usize, visit: &mut dyn FnMut(&[u8]))
+        -> u64;
     /// `ZCARD key`.
     fn zcard(&mut self, key: &[u8]) -> u64;
     /// `ZSCORE key member`.

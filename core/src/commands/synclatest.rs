@@ -8,10 +8,14 @@ use crate::filter::{plan, Filter, Plan};
 use crate::keys::{record_field, Keys};
 use crate::record::{self, show, Format};
 use crate::reply::Reply;
-use crate::store::{KeyKind, ScanPage, Store};
+use crate::store::{KeyKind, Store};
 
 /// Default `COUNT`.
 pub const DEFAULT_COUNT: u64 = 100;
+/// Most hash buckets (or sorted-set entries) one call scans, whatever the
+/// `COUNT`: it keeps each call short (about half a millisecond for 256
+/// records of a few hundred bytes) so that paging never stalls the server.
+pub const MAX_SCAN_STEP: u64 = 256;
 
 /// Runs `DB.SYNCLATEST`: `[server_version, record_version, next_cursor, [records...]]`.
 pub fn run(store: &mut impl Store, env: Env, args: &[&[u8]]) -> DbResult<Reply> {
@@ -43,46 +47,58 @@ pub fn run(store: &mut impl Store, env: Env, args: &[&[u8]]) -> DbResult<Reply> 
     expect_kind(store, records_key, KeyKind::Hash)?;
 
     // Candidates as (field, stored bytes); every plan re-checks type, id and filter.
-    let (next_cursor, candidates): ScanPage<(Vec<u8>, Vec<u8>)> = match plan(rtype, &filter) {
-        Plan::Nothing => (0, Vec::new()),
-        Plan::Lookup(pairs) => {
-            let found = pairs
-                .iter()
-                .filter_map(|(t, i)| {
-                    let f = record_field(t, i);
-                    store.hget(records_key, &f).map(|v| (f, v))
-                })
-                .collect();
-            (0, found)
+    let mut out = Vec::new();
+    let mut failed = None;
+    // Keeps a record unless its field belongs elsewhere or the query does not select it.
+    let mut consider = |field: &[u8], bytes: &[u8]| {
+        if failed.is_some() {
+            return;
         }
-        Plan::ScanAll => store.hscan(records_key, cursor, count as usize),
-        Plan::ScanType(t) => {
-            let zkey = keys.type_changes(t.as_bytes());
-            expect_kind(store, &zkey, KeyKind::ZSet)?;
-            let (next, ids) = store.zscan(&zkey, cursor, count as usize);
-            let found = ids
-                .iter()
-                .filter_map(|id| {
-                    let f = record_field(&t, std::str::from_utf8(id).ok()?);
-                    store.hget(records_key, &f).map(|v| (f, v))
-                })
-                .collect();
-            (next, found)
-        }
-    };
-
-    let mut out = Vec::with_capacity(candidates.len());
-    for (field, bytes) in candidates {
-        // Skip a field whose record belongs elsewhere, or that the query does not select.
         let keep = |t: &str, i: &str| {
             rtype.is_none_or(|want| want == t)
                 && filter.matches(t, i)
                 && record_field(t, i) == field
         };
-        let what = || format!("{} field {}", show(records_key), show(&field));
-        if let Some(r) = record::formatted(bytes, format, keep, what)? {
-            out.push(r);
+        let what = || format!("{} field {}", show(records_key), show(field));
+        match record::formatted(bytes, format, keep, what) {
+            Ok(Some(r)) => out.push(r),
+            Ok(None) => {}
+            Err(e) => failed = Some(e),
         }
+    };
+    let step = count.min(MAX_SCAN_STEP) as usize;
+    let next_cursor = match plan(rtype, &filter) {
+        Plan::Nothing => 0,
+        Plan::Lookup(pairs) => {
+            for (t, i) in &pairs {
+                let f = record_field(t, i);
+                if let Some(v) = store.hget(records_key, &f) {
+                    consider(&f, &v);
+                }
+            }
+            0
+        }
+        Plan::ScanAll => store.hscan(records_key, cursor, step, &mut consider),
+        Plan::ScanType(t) => {
+            let zkey = keys.type_changes(t.as_bytes());
+            expect_kind(store, &zkey, KeyKind::ZSet)?;
+            let mut ids = Vec::new();
+            let next = store.zscan(&zkey, cursor, step, &mut |id| ids.push(id.to_vec()));
+            for id in ids {
+                // Ids that are not UTF-8 cannot name a record (stale members are skipped).
+                let Ok(id) = std::str::from_utf8(&id) else {
+                    continue;
+                };
+                let f = record_field(&t, id);
+                if let Some(v) = store.hget(records_key, &f) {
+                    consider(&f, &v);
+                }
+            }
+            next
+        }
+    };
+    if let Some(e) = failed {
+        return Err(e);
     }
     Ok(Reply::Array(vec![
         Reply::uint(st.server_version_or_zero()),
