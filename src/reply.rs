@@ -18,6 +18,13 @@ pub fn send(ctx: *mut RedisModuleCtx, reply: &Reply) {
             Reply::Int(i) => {
                 raw::RedisModule_ReplyWithLongLong.expect("api")(ctx, *i);
             }
+            Reply::Name(n) => {
+                raw::RedisModule_ReplyWithStringBuffer.expect("api")(
+                    ctx,
+                    n.as_ptr().cast::<c_char>(),
+                    n.len(),
+                );
+            }
             Reply::Bulk(b) => {
                 raw::RedisModule_ReplyWithStringBuffer.expect("api")(
                     ctx,

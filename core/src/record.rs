@@ -153,28 +153,24 @@ pub fn formatted<B: AsRef<[u8]> + Into<Vec<u8>>>(
         }
         Format::Map => {
             let rec = decode(bytes.as_ref(), what)?;
-            Ok(keep(&rec.r#type, &rec.id).then(|| map_reply(&rec)))
+            Ok(keep(&rec.r#type, &rec.id).then(|| map_reply(rec)))
         }
     }
 }
 
 /// The `MAP` format: type, id, version, modified_at, deleted_at, data.
-pub fn map_reply(record: &Record) -> Reply {
-    let ts = |t: &Option<Timestamp>| match t {
-        Some(t) => Reply::Int(micros(t)),
-        None => Reply::Null,
-    };
-    let data = match &record.data {
-        Some(any) => Reply::Bulk(any.value.clone()),
-        None => Reply::Null,
-    };
+pub fn map_reply(record: Record) -> Reply {
+    let ts = |t: Option<Timestamp>| t.map_or(Reply::Null, |t| Reply::Int(micros(&t)));
     Reply::Map(vec![
-        (Reply::text("type"), Reply::text(&record.r#type)),
-        (Reply::text("id"), Reply::text(&record.id)),
-        (Reply::text("version"), Reply::uint(record.version)),
-        (Reply::text("modified_at"), ts(&record.modified_at)),
-        (Reply::text("deleted_at"), ts(&record.deleted_at)),
-        (Reply::text("data"), data),
+        (Reply::Name("type"), Reply::Bulk(record.r#type.into_bytes())),
+        (Reply::Name("id"), Reply::Bulk(record.id.into_bytes())),
+        (Reply::Name("version"), Reply::uint(record.version)),
+        (Reply::Name("modified_at"), ts(record.modified_at)),
+        (Reply::Name("deleted_at"), ts(record.deleted_at)),
+        (
+            Reply::Name("data"),
+            record.data.map_or(Reply::Null, |d| Reply::Bulk(d.value)),
+        ),
     ])
 }
 
@@ -248,13 +244,13 @@ mod tests {
     #[test]
     fn map_format_fields_in_order() {
         let r = tombstone(3, "t", "i", None, 5);
-        let Reply::Map(m) = map_reply(&r) else {
+        let Reply::Map(m) = map_reply(r) else {
             panic!()
         };
-        let names: Vec<_> = m.iter().map(|(k, _)| k.clone()).collect();
+        let names: Vec<&[u8]> = m.iter().filter_map(|(k, _)| k.as_bytes()).collect();
         assert_eq!(
             names,
-            ["type", "id", "version", "modified_at", "deleted_at", "data"].map(Reply::text)
+            ["type", "id", "version", "modified_at", "deleted_at", "data"].map(str::as_bytes)
         );
         assert_eq!(m[4].1, Reply::Int(5));
         assert_eq!(m[5].1, Reply::Null);

@@ -10,6 +10,8 @@ pub enum Reply {
     Int(i64),
     /// Binary-safe bulk string.
     Bulk(Vec<u8>),
+    /// A bulk string known at compile time (field names).
+    Name(&'static str),
     /// Null (RESP3 `_`, RESP2 null bulk string).
     Null,
     /// Array.
@@ -34,6 +36,15 @@ impl Reply {
     /// A bulk string from text.
     pub fn text(s: &str) -> Reply {
         Reply::Bulk(s.as_bytes().to_vec())
+    }
+
+    /// The bytes of a bulk reply, for tests.
+    pub fn as_bytes(&self) -> Option<&[u8]> {
+        match self {
+            Reply::Bulk(b) => Some(b),
+            Reply::Name(n) => Some(n.as_bytes()),
+            _ => None,
+        }
     }
 
     /// The integer inside, for tests.
