@@ -15,9 +15,9 @@ use crate::error::{Error, Result};
 #[derive(Clone)]
 pub(crate) enum Target {
     /// One server (`redis://`, `rediss://`, `unix://`, `redis+unix://`).
-    Single(Client),
+    Single(Box<Client>),
     /// A Redis Cluster, from one or more seed nodes.
-    Cluster(ClusterClient),
+    Cluster(Box<ClusterClient>),
 }
 
 /// An open connection; cheap to clone (clones share the socket(s)).
@@ -35,7 +35,7 @@ impl Target {
             None => Client::open(url),
         }
         .map_err(|e| Error::Config(format!("{url}: {e}")))?;
-        Ok(Target::Single(client))
+        Ok(Target::Single(Box::new(client)))
     }
 
     /// A cluster reached through the seed nodes `urls`.
@@ -57,7 +57,7 @@ impl Target {
         let client = builder
             .build()
             .map_err(|e| Error::Config(format!("{urls:?}: {e}")))?;
-        Ok(Target::Cluster(client))
+        Ok(Target::Cluster(Box::new(client)))
     }
 
     /// Opens a connection. `response_timeout` `None` waits for replies

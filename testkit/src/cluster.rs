@@ -106,7 +106,7 @@ impl Cluster {
 
     /// The index in [`Cluster::nodes`] of the master that owns `slot`.
     pub fn owner(&self, slot: u16) -> usize {
-        let ranges: Vec<(u16, u16, (String, u16))> = redis::cmd("CLUSTER")
+        let ranges: Vec<(u16, u16, u16)> = redis::cmd("CLUSTER")
             .arg("SLOTS")
             .query::<Vec<redis::Value>>(&mut self.nodes[0].conn())
             .expect("CLUSTER SLOTS")
@@ -122,7 +122,7 @@ impl Cluster {
                         redis::Value::Array(m) if m.len() >= 2 => int(&m[1])?,
                         _ => return None,
                     };
-                    Some((start as u16, end as u16, (String::new(), port as u16)))
+                    Some((start as u16, end as u16, port as u16))
                 }
                 _ => None,
             })
@@ -130,7 +130,7 @@ impl Cluster {
         let port = ranges
             .iter()
             .find(|(s, e, _)| (*s..=*e).contains(&slot))
-            .map(|(_, _, (_, p))| *p)
+            .map(|(_, _, p)| *p)
             .unwrap_or_else(|| panic!("no node owns slot {slot}"));
         self.nodes
             .iter()
