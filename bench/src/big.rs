@@ -232,7 +232,7 @@ fn slowlog_max(c: &mut Conn, cmd: &str) -> Option<u64> {
             e.items()
                 .get(3)
                 .and_then(|a| a.items().first())
-                .map_or(false, |n| match n {
+                .is_some_and(|n| match n {
                     Value::Bulk(Some(b)) => b.eq_ignore_ascii_case(cmd.as_bytes()),
                     _ => false,
                 })
@@ -433,12 +433,12 @@ pub fn run(bench: &Bench, report: &mut Report) {
         .ok()
         .and_then(|v| v.items().get(1).and_then(Value::as_u64))
         .unwrap_or(10_000);
-    md.push_str(&format!(
+    md.push_str(
         "A second client sends PING back to back while one full scan runs; latency is from sending \
          PING to the kernel's receive timestamp of PONG (SO_TIMESTAMPNS). \"Longest command\" is the \
          slow log's longest execution of the scan command (server time).\n\n\
-         | scan running | PINGs | PING p50 | PING p99 | PING max (longest stall) | longest command |\n|---|---|---|---|---|---|\n"
-    ));
+         | scan running | PINGs | PING p50 | PING p99 | PING max (longest stall) | longest command |\n|---|---|---|---|---|---|\n",
+    );
     let mut stall_1000 = None;
     let scans: Vec<(String, u64, bool)> = vec![
         (format!("DB.SYNCLATEST COUNT {count}"), count, true),

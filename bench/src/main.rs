@@ -99,8 +99,7 @@ fn git_describe() -> String {
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
     };
     let head = run(&["rev-parse", "--short", "HEAD"]).unwrap_or_else(|| "unknown".into());
-    let dirty =
-        run(&["status", "--porcelain", "--", "src", "core"]).map_or(false, |s| !s.is_empty());
+    let dirty = run(&["status", "--porcelain", "--", "src", "core"]).is_some_and(|s| !s.is_empty());
     if dirty {
         format!("{head} (module sources modified)")
     } else {
@@ -290,7 +289,8 @@ fn main() {
 
     let whole = util::CpuMeter::start(pid);
     let mut noise = Vec::new();
-    let phases: [(&str, fn(&Bench, &mut Report)); 4] = [
+    type Phase = fn(&Bench, &mut Report);
+    let phases: [(&str, Phase); 4] = [
         ("writes", writes::run),
         ("reads", reads::run),
         ("big", big::run),

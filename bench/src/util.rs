@@ -69,7 +69,7 @@ pub fn raise_nofile() -> u64 {
             libc::setrlimit(libc::RLIMIT_NOFILE, &r);
             libc::getrlimit(libc::RLIMIT_NOFILE, &mut r);
         }
-        r.rlim_cur as u64
+        r.rlim_cur
     }
 }
 
@@ -136,8 +136,7 @@ pub fn redis_benchmark(
     let text = String::from_utf8_lossy(&out.stdout);
     let row = text
         .lines()
-        .filter(|l| l.starts_with('"') && !l.starts_with("\"test\""))
-        .last()
+        .rfind(|l| l.starts_with('"') && !l.starts_with("\"test\""))
         .unwrap_or_else(|| panic!("no CSV row from redis-benchmark: {text}"));
     let fields: Vec<&str> = row.split("\",\"").collect();
     let rps: f64 = fields
