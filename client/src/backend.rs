@@ -252,7 +252,10 @@ impl Backend {
     /// [`Backend::sync`] afterwards, and a stream over every page.
     ///
     /// A record updated while the pages are read may come twice (keep the
-    /// higher version). The first page is read before this returns.
+    /// higher version). The first page is read before this returns; later
+    /// pages are read as the stream is polled (each call retried per
+    /// [`Config::retry`]). A record that does not decrypt yields
+    /// [`Error::Decrypt`] and the stream goes on; other errors end it.
     pub async fn sync_latest(
         &self,
         record_type: Option<&str>,

@@ -181,6 +181,12 @@ impl TlsConfig {
 /// How transient failures are retried: up to `max_attempts` attempts in all,
 /// waiting `initial_backoff`, then twice as long each time (with jitter), at
 /// most `max_backoff`.
+///
+/// Transient means: connection refused, reset or dropped, a timeout,
+/// `LOADING`, `BUSY`, `TRYAGAIN`, `CLUSTERDOWN`, `MASTERDOWN`. A failed
+/// connection is replaced before the next attempt. A write whose reply was
+/// lost (connection dropped or timed out after sending) may be applied twice
+/// when retried; the second application gets new versions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
     /// Attempts per call, the first one included (at least 1). When all fail,
