@@ -35,6 +35,7 @@ pub fn bump_epoch() {
 /// often wakes hundreds of identical `DB.SYNC` calls). Main thread only.
 struct WakeAnswer {
     epoch: u64,
+    db: c_int,
     args: Vec<Vec<u8>>,
     result: Result<(Reply, bool), DbError>,
 }
@@ -119,10 +120,13 @@ extern "C" fn on_ready(
         let context = Context::new(ctx);
         let args = decode_args(ctx, argv, argc);
         let epoch = EPOCH.load(Ordering::Relaxed);
+        // SAFETY: valid ctx (the blocked client's database is selected).
+        let db = unsafe { raw::RedisModule_GetSelectedDb.map_or(0, |f| f(ctx)) };
         WAKE_CACHE.with(|cache| {
             let mut cache = cache.borrow_mut();
             let hit = cache.as_ref().is_some_and(|c| {
                 c.epoch == epoch
+                    && c.db == db
                     && c.args.len() == args.len()
                     && c.args.iter().zip(&args).all(|(a, b)| a == b.as_slice())
             });
@@ -130,6 +134,7 @@ extern "C" fn on_ready(
                 let result = answer(&context, &args).map(|(ans, _, _)| (ans.reply, ans.caught_up));
                 *cache = Some(WakeAnswer {
                     epoch,
+                    db,
                     args: args.iter().map(|a| a.as_slice().to_vec()).collect(),
                     result,
                 });

@@ -525,7 +525,64 @@ fn retention(flavor: Flavor) {
     assert_eq!(arr(&r)[2], Value::Array(vec![]));
 }
 
+/// Followers with identical arguments in two databases, woken by one
+/// transaction that writes both, each get their own database's change.
+fn same_arguments_in_two_databases(flavor: Flavor) {
+    let s = Server::start(Options::flavor(flavor));
+    let mut c = s.conn();
+    for db in ["0", "1"] {
+        ok(&mut c, &["SELECT", db]);
+        ok(&mut c, &["SET", "{feed}.server_version", "42"]);
+        ok(&mut c, &["DB.PUT", NS, "t", "a", db]);
+    }
+    let mut followers = Vec::new();
+    for db in ["0", "1"] {
+        let mut f = s.conn();
+        ok(&mut f, &["SELECT", db]);
+        let cmd = redis::cmd("DB.SYNC")
+            .arg(NS)
+            .arg("42")
+            .arg("1")
+            .arg("BLOCK")
+            .arg("0")
+            .arg("FORMAT")
+            .arg("PROTO")
+            .get_packed_command();
+        f.send_packed_command(&cmd).unwrap();
+        followers.push(f);
+    }
+    wait_waiting(&mut c, 2);
+    let _: () = redis::pipe()
+        .atomic()
+        .cmd("SELECT")
+        .arg(0)
+        .ignore()
+        .cmd("DB.PUT")
+        .arg(NS)
+        .arg("t")
+        .arg("b")
+        .arg("zero")
+        .ignore()
+        .cmd("SELECT")
+        .arg(1)
+        .ignore()
+        .cmd("DB.PUT")
+        .arg(NS)
+        .arg("t")
+        .arg("b")
+        .arg("one")
+        .ignore()
+        .query(&mut c)
+        .unwrap();
+    for (f, want) in followers.iter_mut().zip(["zero", "one"]) {
+        let r = f.recv_response().unwrap();
+        let recs = records_of(&arr(&r)[2]);
+        assert_eq!(recs[0].data.as_ref().unwrap().value, want.as_bytes());
+    }
+}
+
 on_both!(
+    same_arguments_in_two_databases,
     no_miss,
     thousand_followers,
     block_semantics,

@@ -86,6 +86,31 @@ fn replica_and_aof(flavor: Flavor) {
     );
     thread::sleep(Duration::from_millis(400));
     mixed_writes(&mut c, 8, 100);
+    // Writes inside MULTI/EXEC and Lua replicate the same effects.
+    let _: () = redis::pipe()
+        .atomic()
+        .cmd("DB.PUT")
+        .arg(NS)
+        .arg("t")
+        .arg("in-multi")
+        .arg("x")
+        .ignore()
+        .cmd("DB.DELETE")
+        .arg(NS)
+        .arg("t")
+        .arg("id1-0")
+        .ignore()
+        .query(&mut c)
+        .unwrap();
+    ok(
+        &mut c,
+        &[
+            "EVAL",
+            "return redis.call('DB.PUT', KEYS[1], 't', 'in-lua', 'y')",
+            "1",
+            NS,
+        ],
+    );
     let info: String = t(&mut c, &["INFO", "databroker"]).unwrap();
     assert!(
         !info.contains("databroker_trimmed_changes:0\r"),
