@@ -1,17 +1,28 @@
 //! Key names of one namespace (SPEC section 1): `<ns>` + suffix.
 
-/// The key names of one namespace, built once per command.
-#[derive(Debug, Clone, PartialEq, Eq)]
+use std::cell::OnceCell;
+
+/// The key names of one namespace, each built on first use and kept for
+/// the rest of the command.
+#[derive(Debug, Clone)]
 pub struct Keys {
     ns: Vec<u8>,
-    server_version: Vec<u8>,
-    last_version: Vec<u8>,
-    last_version_ch: Vec<u8>,
-    records: Vec<u8>,
-    changes: Vec<u8>,
-    options: Vec<u8>,
-    record_types: Vec<u8>,
+    server_version: OnceCell<Vec<u8>>,
+    last_version: OnceCell<Vec<u8>>,
+    last_version_ch: OnceCell<Vec<u8>>,
+    records: OnceCell<Vec<u8>>,
+    changes: OnceCell<Vec<u8>>,
+    options: OnceCell<Vec<u8>>,
+    record_types: OnceCell<Vec<u8>>,
 }
+
+impl PartialEq for Keys {
+    fn eq(&self, other: &Self) -> bool {
+        self.ns == other.ns
+    }
+}
+
+impl Eq for Keys {}
 
 fn join(ns: &[u8], suffix: &[u8]) -> Vec<u8> {
     let mut k = Vec::with_capacity(ns.len() + suffix.len());
@@ -25,14 +36,18 @@ impl Keys {
     pub fn new(ns: &[u8]) -> Self {
         Keys {
             ns: ns.to_vec(),
-            server_version: join(ns, b".server_version"),
-            last_version: join(ns, b".last_version"),
-            last_version_ch: join(ns, b".last_version_ch"),
-            records: join(ns, b".records"),
-            changes: join(ns, b".changes"),
-            options: join(ns, b".options"),
-            record_types: join(ns, b".record_types"),
+            server_version: OnceCell::new(),
+            last_version: OnceCell::new(),
+            last_version_ch: OnceCell::new(),
+            records: OnceCell::new(),
+            changes: OnceCell::new(),
+            options: OnceCell::new(),
+            record_types: OnceCell::new(),
         }
+    }
+
+    fn name<'a>(&'a self, cell: &'a OnceCell<Vec<u8>>, suffix: &[u8]) -> &'a [u8] {
+        cell.get_or_init(|| join(&self.ns, suffix))
     }
 
     /// The namespace itself.
@@ -42,27 +57,27 @@ impl Keys {
 
     /// `<ns>.server_version` (string).
     pub fn server_version(&self) -> &[u8] {
-        &self.server_version
+        self.name(&self.server_version, b".server_version")
     }
 
     /// `<ns>.last_version` (string).
     pub fn last_version(&self) -> &[u8] {
-        &self.last_version
+        self.name(&self.last_version, b".last_version")
     }
 
     /// `<ns>.last_version_ch` (pub/sub channel).
     pub fn last_version_ch(&self) -> &[u8] {
-        &self.last_version_ch
+        self.name(&self.last_version_ch, b".last_version_ch")
     }
 
     /// `<ns>.records` (hash `<type>/<id>` -> Record).
     pub fn records(&self) -> &[u8] {
-        &self.records
+        self.name(&self.records, b".records")
     }
 
     /// `<ns>.changes` (zset version -> Record).
     pub fn changes(&self) -> &[u8] {
-        &self.changes
+        self.name(&self.changes, b".changes")
     }
 
     /// `<ns>.changes.<type>` (zset of live ids by modified_at).
@@ -74,7 +89,7 @@ impl Keys {
 
     /// `<ns>.options` (hash `<type>` -> Options).
     pub fn options(&self) -> &[u8] {
-        &self.options
+        self.name(&self.options, b".options")
     }
 
     /// `<ns>.lease.<name>` (string holding the lease id).
@@ -86,7 +101,7 @@ impl Keys {
 
     /// `<ns>.record_types` (set).
     pub fn record_types(&self) -> &[u8] {
-        &self.record_types
+        self.name(&self.record_types, b".record_types")
     }
 }
 
