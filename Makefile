@@ -16,8 +16,8 @@ release: setup ## release build of the module
 run: release ## start redis-server with the module on 127.0.0.1 (PORT=...)
 	@bash scripts/run.sh
 
-test: build ## all tests: unit tests and integration tests on Redis and Valkey
-	$(CARGO) test --workspace
+test: setup ## all tests: unit tests and integration tests on Redis and Valkey
+	@bash scripts/test.sh
 
 bench: release ## benchmarks: writes bench/results.md and bench/chart.svg
 	$(CARGO) run --release -p databroker-bench
