@@ -17,8 +17,10 @@ redis-databroker: starting redis-server on 127.0.0.1:$port with $module
 Try, in another terminal:
   redis-cli -p $port DB.PUT '{pomerium_v3}' example.com/session s1 hello
   redis-cli -p $port DB.GET '{pomerium_v3}' example.com/session s1
-  redis-cli -p $port DB.SYNC '{pomerium_v3}' 0 0 BLOCK 0     # server_version 0 only before the first write
   redis-cli -p $port DB.VERSIONS '{pomerium_v3}'
+Follow the change feed from version 1 (blocks until the next DB.PUT):
+  SV=\$(redis-cli -p $port DB.VERSIONS '{pomerium_v3}' | head -1)
+  redis-cli -p $port DB.SYNC '{pomerium_v3}' "\$SV" 1 BLOCK 0
 Stop with Ctrl-C.
 MSG
 exec redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --loadmodule "$module"
