@@ -11,6 +11,7 @@ use databroker_core::keys::has_hash_tag;
 use databroker_core::{DbError, DbResult, Reply};
 use redis_module::{Context, ContextFlags, RedisResult, RedisString, RedisValue};
 
+use crate::oldest_change;
 use crate::redis_store::RedisStore;
 use crate::{config, reply, stats};
 
@@ -50,8 +51,8 @@ impl Cmd {
             Cmd::GetOptions => 4,
             Cmd::Lease => 5,
             Cmd::Release => 6,
-            Cmd::Versions => 9,
             Cmd::SyncLatest => 8,
+            Cmd::Versions => 9,
             Cmd::Types => 10,
         }
     }
@@ -87,52 +88,6 @@ pub fn config_env() -> Env {
         changes_ttl_ms: config::changes_ttl_ms(),
         max_count: config::max_count(),
         oldest_change_us: None,
-    }
-}
-
-/// What retention learned about each namespace's oldest change (see
-/// [`Env::oldest_change_us`]): a per-process hint, main thread only.
-pub mod oldest_change {
-    use std::cell::RefCell;
-    use std::collections::HashMap;
-
-    use redis_module::{raw, Context};
-
-    /// Namespaces remembered at most; past that the map starts over.
-    const MAX_ENTRIES: usize = 10_000;
-
-    thread_local! {
-        static OLDEST: RefCell<HashMap<(i32, Vec<u8>), i64>> = RefCell::new(HashMap::new());
-    }
-
-    fn db(ctx: &Context) -> i32 {
-        // SAFETY: valid ctx.
-        unsafe { raw::RedisModule_GetSelectedDb.map_or(0, |f| f(ctx.ctx)) }
-    }
-
-    /// The hint for `ns` in the selected database.
-    pub fn get(ctx: &Context, ns: &[u8]) -> Option<i64> {
-        let key = (db(ctx), ns.to_vec());
-        OLDEST.with(|m| m.borrow().get(&key).copied())
-    }
-
-    /// Records (or forgets) the hint for `ns`.
-    pub fn set(ctx: &Context, ns: &[u8], oldest_us: Option<i64>) {
-        let key = (db(ctx), ns.to_vec());
-        OLDEST.with(|m| {
-            let mut m = m.borrow_mut();
-            match oldest_us {
-                Some(t) => {
-                    if m.len() >= MAX_ENTRIES && !m.contains_key(&key) {
-                        m.clear();
-                    }
-                    m.insert(key, t);
-                }
-                None => {
-                    m.remove(&key);
-                }
-            }
-        });
     }
 }
 

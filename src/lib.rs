@@ -6,6 +6,7 @@
 
 mod config;
 mod dispatch;
+mod oldest_change;
 mod redis_store;
 mod reply;
 mod retention_timer;

@@ -10,7 +10,8 @@ use databroker_core::commands::retention::{trim, TRIM_BATCH};
 use databroker_core::Keys;
 use redis_module::{Context, ContextFlags, RedisValue};
 
-use crate::dispatch::{current_env, oldest_change};
+use crate::dispatch::current_env;
+use crate::oldest_change;
 use crate::redis_store::RedisStore;
 use crate::stats;
 
