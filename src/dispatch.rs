@@ -144,11 +144,11 @@ pub fn command(ctx: &Context, args: Vec<RedisString>, cmd: Cmd) -> RedisResult {
     stats::CALLS[cmd.stat_index()].add(1);
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         let argv: Vec<&[u8]> = args.iter().skip(1).map(|a| a.as_slice()).collect();
-        run(ctx, cmd, &argv)
+        let result = run(ctx, cmd, &argv);
+        reply::send_result(ctx.ctx, result.as_ref());
     }));
-    match outcome {
-        Ok(result) => reply::send_result(ctx.ctx, result.as_ref()),
-        Err(_) => reply::send_panic(ctx.ctx),
+    if outcome.is_err() {
+        reply::send_panic(ctx.ctx);
     }
     Ok(RedisValue::NoReply)
 }

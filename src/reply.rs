@@ -92,6 +92,9 @@ pub fn send_error_text(ctx: *mut RedisModuleCtx, text: &str) {
         })
         .collect();
     let c = CString::new(clean).unwrap_or_default();
-    // SAFETY: valid ctx and NUL-terminated message.
-    unsafe { raw::RedisModule_ReplyWithError.expect("api")(ctx, c.as_ptr()) };
+    // SAFETY: valid ctx and NUL-terminated message. (No panic here: this
+    // also answers for caught panics, outside any panic barrier.)
+    if let Some(reply_with_error) = unsafe { raw::RedisModule_ReplyWithError } {
+        unsafe { reply_with_error(ctx, c.as_ptr()) };
+    }
 }
