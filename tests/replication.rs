@@ -84,9 +84,22 @@ fn replica_and_aof(flavor: Flavor) {
         &mut c,
         &["CONFIG", "SET", "databroker.changes-ttl-ms", "300"],
     );
-    thread::sleep(Duration::from_millis(400));
+    // With no writes, the primary's timer trims (and replicates the ZREMs).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while t::<i64>(&mut c, &["EXISTS", "{rep}.changes"]).unwrap() == 1 {
+        assert!(Instant::now() < deadline, "the timer did not trim");
+        thread::sleep(Duration::from_millis(100));
+    }
+    let _: i64 = t(&mut c, &["WAIT", "1", "5000"]).unwrap();
+    assert_eq!(
+        replica.digest(),
+        primary.digest(),
+        "replica differs after timer trims"
+    );
     mixed_writes(&mut c, 8, 100);
-    // Writes inside MULTI/EXEC and Lua replicate the same effects.
+    thread::sleep(Duration::from_millis(400));
+    mixed_writes(&mut c, 9, 100); // these writes trim the previous batch
+                                  // Writes inside MULTI/EXEC and Lua replicate the same effects.
     let _: () = redis::pipe()
         .atomic()
         .cmd("DB.PUT")
