@@ -28,6 +28,12 @@ static EPOCH: AtomicU64 = AtomicU64::new(0);
 /// Marks that namespace data may have changed.
 pub fn bump_epoch() {
     EPOCH.fetch_add(1, Ordering::Relaxed);
+    // The old answer can never be used again: free it (it may hold many records).
+    WAKE_CACHE.with(|c| {
+        if let Ok(mut c) = c.try_borrow_mut() {
+            c.take();
+        }
+    });
 }
 
 /// The answer computed for the first follower woken by a write, reused for
