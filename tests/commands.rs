@@ -416,7 +416,26 @@ fn cluster_needs_hash_tag(flavor: Flavor) {
     );
 }
 
+/// A Go-backend-style client WATCHing the namespace sees module writes.
+fn watch_sees_module_writes(flavor: Flavor) {
+    let s = server(flavor);
+    let mut go = s.conn();
+    let mut c = s.conn();
+    ok(&mut go, &["WATCH", "{ns}.last_version"]);
+    ok(&mut c, &["DB.PUT", NS, "t", "a", "x"]);
+    ok(&mut go, &["MULTI"]);
+    ok(&mut go, &["SET", "{ns}.last_version", "999"]);
+    assert_eq!(
+        ok(&mut go, &["EXEC"]),
+        Value::Nil,
+        "the transaction must abort"
+    );
+    let v = ok(&mut c, &["DB.VERSIONS", NS]);
+    assert_eq!(int(&arr(&v)[2]), 1);
+}
+
 on_both!(
+    watch_sees_module_writes,
     put_get,
     resp3_map,
     binary_arguments,
