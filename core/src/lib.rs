@@ -6,6 +6,8 @@
 //! [`reply::Reply`]. Everything here is unit-tested against
 //! [`memstore::MemoryStore`] without a server.
 
+#![warn(missing_docs)]
+
 pub mod args;
 pub mod commands;
 pub mod error;
