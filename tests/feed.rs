@@ -173,15 +173,7 @@ fn thousand_followers(flavor: Flavor) {
     let mut c = s.conn();
     let r = ok(&mut c, &["DB.PUT", NS, "t", "first", "x"]);
     let sv = int(&arr(&r)[0]).to_string();
-    let cmd = redis::cmd("DB.SYNC")
-        .arg(NS)
-        .arg(&sv)
-        .arg("1")
-        .arg("BLOCK")
-        .arg("0")
-        .arg("FORMAT")
-        .arg("PROTO")
-        .get_packed_command();
+    let cmd = packed_sync(&[&sv, "1", "BLOCK", "0", "FORMAT", "PROTO"]);
     let mut followers: Vec<Connection> = (0..1000).map(|_| s.conn()).collect();
     for f in &mut followers {
         f.send_packed_command(&cmd).unwrap();
@@ -204,6 +196,16 @@ fn thousand_followers(flavor: Flavor) {
         assert_eq!((recs[0].version, recs[0].id.as_str()), (2, "second"));
     }
     assert!(s_info(&mut c).contains("waiting_sync_clients:0"));
+}
+
+/// A `DB.SYNC <NS> args...` command, packed for `send_packed_command`.
+fn packed_sync(args: &[&str]) -> Vec<u8> {
+    let mut cmd = redis::cmd("DB.SYNC");
+    cmd.arg(NS);
+    for a in args {
+        cmd.arg(*a);
+    }
+    cmd.get_packed_command()
 }
 
 fn s_info(c: &mut Connection) -> String {
@@ -253,13 +255,7 @@ fn block_semantics(flavor: Flavor) {
     assert_eq!(arr(&r)[2], Value::Array(vec![]));
     // A write wakes a waiter with the new change.
     let mut f = s.conn();
-    let cmd = redis::cmd("DB.SYNC")
-        .arg(NS)
-        .arg(&sv)
-        .arg("1")
-        .arg("BLOCK")
-        .arg("0")
-        .get_packed_command();
+    let cmd = packed_sync(&[&sv, "1", "BLOCK", "0"]);
     f.send_packed_command(&cmd).unwrap();
     wait_waiting(&mut c, 1);
     let start = Instant::now();
@@ -269,16 +265,8 @@ fn block_semantics(flavor: Flavor) {
     assert_eq!(arr(&r)[1], Value::Int(2));
     // CLIENT UNBLOCK answers like a timeout.
     let id: i64 = t(&mut f, &["CLIENT", "ID"]).unwrap();
-    f.send_packed_command(
-        &redis::cmd("DB.SYNC")
-            .arg(NS)
-            .arg(&sv)
-            .arg("2")
-            .arg("BLOCK")
-            .arg("0")
-            .get_packed_command(),
-    )
-    .unwrap();
+    f.send_packed_command(&packed_sync(&[&sv, "2", "BLOCK", "0"]))
+        .unwrap();
     wait_waiting(&mut c, 1);
     assert_eq!(
         ok(&mut c, &["CLIENT", "UNBLOCK", &id.to_string()]),
@@ -307,13 +295,7 @@ fn disconnect_and_flushall(flavor: Flavor) {
     let mut c = s.conn();
     let r = ok(&mut c, &["DB.PUT", NS, "t", "a", "x"]);
     let sv = int(&arr(&r)[0]).to_string();
-    let cmd = redis::cmd("DB.SYNC")
-        .arg(NS)
-        .arg(&sv)
-        .arg("1")
-        .arg("BLOCK")
-        .arg("0")
-        .get_packed_command();
+    let cmd = packed_sync(&[&sv, "1", "BLOCK", "0"]);
     {
         let mut gone = s.conn();
         gone.send_packed_command(&cmd).unwrap();
@@ -323,16 +305,8 @@ fn disconnect_and_flushall(flavor: Flavor) {
     ok(&mut c, &["DB.PUT", NS, "t", "b", "x"]);
     // FLUSHALL while blocked: the next answer is SERVERVERSION.
     let mut f = s.conn();
-    f.send_packed_command(
-        &redis::cmd("DB.SYNC")
-            .arg(NS)
-            .arg(&sv)
-            .arg("2")
-            .arg("BLOCK")
-            .arg("0")
-            .get_packed_command(),
-    )
-    .unwrap();
+    f.send_packed_command(&packed_sync(&[&sv, "2", "BLOCK", "0"]))
+        .unwrap();
     wait_waiting(&mut c, 1);
     ok(&mut c, &["FLUSHALL"]);
     ok(&mut c, &["DB.PUT", NS, "t", "c", "x"]);
@@ -539,15 +513,7 @@ fn same_arguments_in_two_databases(flavor: Flavor) {
     for db in ["0", "1"] {
         let mut f = s.conn();
         ok(&mut f, &["SELECT", db]);
-        let cmd = redis::cmd("DB.SYNC")
-            .arg(NS)
-            .arg("42")
-            .arg("1")
-            .arg("BLOCK")
-            .arg("0")
-            .arg("FORMAT")
-            .arg("PROTO")
-            .get_packed_command();
+        let cmd = packed_sync(&["42", "1", "BLOCK", "0", "FORMAT", "PROTO"]);
         f.send_packed_command(&cmd).unwrap();
         followers.push(f);
     }
