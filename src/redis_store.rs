@@ -224,6 +224,16 @@ impl<'c> RedisStore<'c> {
         next
     }
 
+    /// Runs a native command through `RedisModule_Call` (not propagated by
+    /// itself) and replicates it as given.
+    fn call_and_replicate(&self, cmd: &str, ccmd: &CStr, args: &[&[u8]]) {
+        self.call(cmd, args);
+        let ctx = self.raw_ctx();
+        let strs: Vec<RStr> = args.iter().map(|a| RStr::new(ctx, a)).collect();
+        let mut argv: Vec<*mut RedisModuleString> = strs.iter().map(|s| s.ptr).collect();
+        self.replicate(ccmd, c"v", &mut argv);
+    }
+
     /// `RedisModule_Call` without propagation (the caller replicates).
     fn call(&self, cmd: &str, args: &[&[u8]]) -> Option<RedisValue> {
         self.ctx.call(cmd, args).ok()
@@ -468,15 +478,10 @@ impl Store for RedisStore<'_> {
     }
 
     fn set_px_at(&mut self, key: &[u8], value: &[u8], at_ms: i64) {
+        // The primary applies the same absolute expiry that replicas and the
+        // AOF get (a relative expiry could land a millisecond apart).
         let at = at_ms.to_string();
-        self.write_with_args(c"SET", key, &[value, b"PXAT", at.as_bytes()], |k, s| {
-            // SAFETY: open writable key. SetExpire takes a relative time.
-            unsafe {
-                let now_ms = raw::RedisModule_Milliseconds.expect("Milliseconds")();
-                raw::RedisModule_StringSet.expect("StringSet")(k, s[0].ptr);
-                raw::RedisModule_SetExpire.expect("SetExpire")(k, (at_ms - now_ms).max(1));
-            }
-        });
+        self.call_and_replicate("SET", c"SET", &[key, value, b"PXAT", at.as_bytes()]);
     }
 
     fn del(&mut self, key: &[u8]) {
@@ -534,11 +539,7 @@ impl Store for RedisStore<'_> {
     fn sadd(&mut self, key: &[u8], members: &[&[u8]]) {
         let mut args: Vec<&[u8]> = vec![key];
         args.extend_from_slice(members);
-        self.call("SADD", &args);
-        let ctx = self.raw_ctx();
-        let strs: Vec<RStr> = args.iter().map(|a| RStr::new(ctx, a)).collect();
-        let mut argv: Vec<*mut RedisModuleString> = strs.iter().map(|s| s.ptr).collect();
-        self.replicate(c"SADD", c"v", &mut argv);
+        self.call_and_replicate("SADD", c"SADD", &args);
     }
 
     fn publish(&mut self, channel: &[u8], message: &[u8]) {

@@ -136,6 +136,18 @@ fn replica_and_aof(flavor: Flavor) {
     let _: i64 = t(&mut c, &["WAIT", "1", "5000"]).unwrap();
     let d = primary.digest();
     assert_eq!(replica.digest(), d, "replica digest differs");
+    // DEBUG DIGEST ignores expiry times: compare the lease's exactly.
+    let mut rc = replica.conn();
+    for _ in 0..200 {
+        ok(&mut c, &["DB.LEASE", NS, "exact", "me", "600000"]);
+    }
+    let _: i64 = t(&mut c, &["WAIT", "1", "5000"]).unwrap();
+    let on_primary: i64 = t(&mut c, &["PEXPIRETIME", "{rep}.lease.exact"]).unwrap();
+    let on_replica: i64 = t(&mut rc, &["PEXPIRETIME", "{rep}.lease.exact"]).unwrap();
+    assert_eq!(
+        on_primary, on_replica,
+        "lease expiry differs on the replica"
+    );
 
     // Reads work on the replica.
     let mut rc = replica.conn();

@@ -5,6 +5,7 @@ use crate::error::{DbError, DbResult};
 use crate::keys::Keys;
 use crate::record::show;
 use crate::store::{KeyKind, Store};
+use crate::MAX_VERSION;
 
 /// The version counters of a namespace as stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +39,12 @@ fn read_u64(store: &mut impl Store, key: &[u8]) -> DbResult<Option<u64>> {
 pub fn read(store: &mut impl Store, keys: &Keys) -> DbResult<NsState> {
     let server_version = read_u64(store, keys.server_version())?;
     let last_version = read_u64(store, keys.last_version())?.unwrap_or(0);
+    if last_version > MAX_VERSION {
+        return Err(DbError::corrupt(format!(
+            "{} holds {last_version}, beyond the largest version 2^53",
+            show(keys.last_version())
+        )));
+    }
     Ok(NsState {
         server_version,
         last_version,

@@ -10,6 +10,10 @@ use crate::record::{self, show, Format};
 use crate::reply::Reply;
 use crate::store::{Bound, Store};
 
+/// The longest `BLOCK` (2^53 ms, about 285 years): larger values would
+/// overflow Redis's deadline arithmetic.
+pub const MAX_BLOCK_MS: u64 = 1 << 53;
+
 /// Default `COUNT`.
 pub const DEFAULT_COUNT: u64 = 100;
 /// Most changes one call examines when `TYPE` filters them (at least `COUNT`).
@@ -54,7 +58,7 @@ impl<'a> SyncArgs<'a> {
             } else if is_word(name, "COUNT") {
                 a.count = parse_in_range(opts.value()?, "COUNT", 1, env.max_count)?;
             } else if is_word(name, "BLOCK") {
-                a.block_ms = Some(parse_u64(opts.value()?, "BLOCK")?);
+                a.block_ms = Some(parse_in_range(opts.value()?, "BLOCK", 0, MAX_BLOCK_MS)?);
             } else if is_word(name, "FORMAT") {
                 a.format = opts.format()?;
             } else {

@@ -416,6 +416,12 @@ fn sync_errors() {
         DbError::Syntax
     );
     assert!(do_sync(&mut s, sv, 0, &["BLOCK", "100"]).is_ok());
+    assert_eq!(
+        do_sync(&mut s, sv, 0, &["BLOCK", "18446744073709551615"])
+            .unwrap_err()
+            .code(),
+        "ERR"
+    );
 }
 
 #[test]
@@ -580,4 +586,33 @@ fn retention_hint_skips_reads_until_the_oldest_change_expires() {
     // After expiry the hint does not stop trimming.
     let t = retention::trim(&mut s, &keys, 20_000_000, 10_000, 10, Some(1_000_000));
     assert_eq!(t.count, 1);
+}
+
+#[test]
+fn last_version_beyond_2_pow_53_is_corrupt_everywhere() {
+    let mut s = MemoryStore::new();
+    put(&mut s, 1, &["t", "a", "x"]).unwrap();
+    s.set(
+        Keys::new(NS).last_version(),
+        u64::MAX.to_string().as_bytes(),
+    );
+    assert_eq!(
+        put(&mut s, 2, &["t", "b", "x"]).unwrap_err().code(),
+        "CORRUPT"
+    );
+    assert_eq!(del(&mut s, 2, &["t", "a"]).unwrap_err().code(), "CORRUPT");
+    assert_eq!(
+        versions::versions(&mut s, &[NS]).unwrap_err().code(),
+        "CORRUPT"
+    );
+    assert_eq!(
+        do_sync(&mut s, 0, u64::MAX, &[]).unwrap_err().code(),
+        "CORRUPT"
+    );
+    assert_eq!(
+        options::set(&mut s, Env::at(2), &[NS, b"t", b"CAPACITY", b"1"])
+            .unwrap_err()
+            .code(),
+        "CORRUPT"
+    );
 }
