@@ -6,6 +6,7 @@
 
 mod config;
 mod dispatch;
+mod key_specs;
 mod oldest_change;
 mod redis_store;
 mod reply;
@@ -36,6 +37,7 @@ fn init(ctx: &Context, _args: &[RedisString]) -> Status {
         // SAFETY: valid load context; the callback is panic-safe.
         unsafe { register(ctx.ctx, Some(stats::info_func)) };
     }
+    key_specs::register(ctx);
     sync_cmd::subscribe(ctx);
     retention_timer::start(ctx);
     std::panic::set_hook(Box::new(|info| {

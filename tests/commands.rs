@@ -357,7 +357,7 @@ fn info_and_config(flavor: Flavor) {
     assert!(t::<Value>(&mut c, &["CONFIG", "SET", "databroker.max-count", "0"]).is_err());
     ok(&mut c, &["DB.PUT", NS, "t", "a", "x", "t", "b", "y"]);
     ok(&mut c, &["DB.DELETE", NS, "t", "a"]);
-    let _ = t::<Value>(&mut c, &["DB.GET", NS]);
+    let _ = t::<Value>(&mut c, &["DB.GET", NS, "t", ""]); // ERR id must not be empty
     let info: String = t(&mut c, &["INFO", "databroker"]).unwrap();
     for line in [
         "databroker_cmd_put:1",
@@ -434,7 +434,50 @@ fn watch_sees_module_writes(flavor: Flavor) {
     assert_eq!(int(&arr(&v)[2]), 1);
 }
 
+/// ACL key patterns apply to the namespace: reads need read permission
+/// only, writes need write permission.
+fn acl_key_patterns(flavor: Flavor) {
+    let s = server(flavor);
+    let mut c = s.conn();
+    let r = ok(&mut c, &["DB.PUT", NS, "t", "a", "x"]);
+    let sv = int(&arr(&r)[0]).to_string();
+    ok(
+        &mut c,
+        &["ACL", "SETUSER", "reader", "on", ">pw", "%R~{ns}*", "+@all"],
+    );
+    ok(
+        &mut c,
+        &[
+            "ACL",
+            "SETUSER",
+            "stranger",
+            "on",
+            ">pw",
+            "~{other}*",
+            "+@all",
+        ],
+    );
+    let mut reader = s.conn();
+    ok(&mut reader, &["AUTH", "reader", "pw"]);
+    assert_ne!(ok(&mut reader, &["DB.GET", NS, "t", "a"]), Value::Nil);
+    ok(&mut reader, &["DB.VERSIONS", NS]);
+    ok(&mut reader, &["DB.SYNC", NS, &sv, "0"]);
+    ok(&mut reader, &["DB.SYNCLATEST", NS]);
+    ok(&mut reader, &["DB.GETOPTIONS", NS, "t"]);
+    ok(&mut reader, &["DB.TYPES", NS]);
+    assert_eq!(err(&mut reader, &["DB.PUT", NS, "t", "b", "y"]).0, "NOPERM");
+    assert_eq!(
+        err(&mut reader, &["DB.LEASE", NS, "l", "me", "100"]).0,
+        "NOPERM"
+    );
+    let mut stranger = s.conn();
+    ok(&mut stranger, &["AUTH", "stranger", "pw"]);
+    assert_eq!(err(&mut stranger, &["DB.GET", NS, "t", "a"]).0, "NOPERM");
+    ok(&mut stranger, &["DB.PUT", "{other}", "t", "a", "x"]);
+}
+
 on_both!(
+    acl_key_patterns,
     watch_sees_module_writes,
     put_get,
     resp3_map,

@@ -1,0 +1,96 @@
+//! Redis 7 key specs: every command's key is the namespace (argument 1),
+//! declared read-only for the read commands and read-write for the writes,
+//! so ACL users limited to reads (`%R~{pomerium_v3}*`) can run the reads.
+//! On a server without `RedisModule_SetCommandInfo` the legacy key range
+//! registered with the command stays in force.
+
+use std::ffi::CString;
+use std::os::raw::c_int;
+use std::ptr;
+
+use redis_module::{raw, Context};
+
+/// (command, minimum arity including the command name, read-only).
+const COMMANDS: [(&str, c_int, bool); 11] = [
+    ("db.put", -5, false),
+    ("db.delete", -4, false),
+    ("db.get", -4, true),
+    ("db.setoptions", -3, false),
+    ("db.getoptions", 3, true),
+    ("db.lease", 5, false),
+    ("db.release", 4, false),
+    ("db.sync", -4, true),
+    ("db.synclatest", -2, true),
+    ("db.versions", 2, true),
+    ("db.types", 2, true),
+];
+
+fn key_spec(read_only: bool) -> raw::RedisModuleCommandKeySpec {
+    let flags = if read_only {
+        raw::REDISMODULE_CMD_KEY_RO | raw::REDISMODULE_CMD_KEY_ACCESS
+    } else {
+        raw::REDISMODULE_CMD_KEY_RW | raw::REDISMODULE_CMD_KEY_UPDATE
+    };
+    raw::RedisModuleCommandKeySpec {
+        notes: ptr::null(),
+        flags: u64::from(flags),
+        begin_search_type: raw::RedisModuleKeySpecBeginSearchType_REDISMODULE_KSPEC_BS_INDEX,
+        bs: raw::RedisModuleCommandKeySpec__bindgen_ty_1 {
+            index: raw::RedisModuleCommandKeySpec__bindgen_ty_1__bindgen_ty_1 { pos: 1 },
+        },
+        find_keys_type: raw::RedisModuleKeySpecFindKeysType_REDISMODULE_KSPEC_FK_RANGE,
+        fk: raw::RedisModuleCommandKeySpec__bindgen_ty_2 {
+            range: raw::RedisModuleCommandKeySpec__bindgen_ty_2__bindgen_ty_1 {
+                lastkey: 0,
+                keystep: 1,
+                limit: 0,
+            },
+        },
+    }
+}
+
+/// Sets arity and key specs of every command (call from the module's init).
+pub fn register(ctx: &Context) {
+    // SAFETY: API pointers filled at load; checked for presence.
+    let (Some(get_command), Some(set_info)) = (unsafe { raw::RedisModule_GetCommand }, unsafe {
+        raw::RedisModule_SetCommandInfo
+    }) else {
+        return;
+    };
+    let version = raw::RedisModuleCommandInfoVersion {
+        version: 1,
+        sizeof_historyentry: std::mem::size_of::<raw::RedisModuleCommandHistoryEntry>(),
+        sizeof_keyspec: std::mem::size_of::<raw::RedisModuleCommandKeySpec>(),
+        sizeof_arg: std::mem::size_of::<raw::RedisModuleCommandArg>(),
+    };
+    for (name, arity, read_only) in COMMANDS {
+        let Ok(cname) = CString::new(name) else {
+            continue;
+        };
+        // SAFETY: valid load context and command name.
+        let command = unsafe { get_command(ctx.ctx, cname.as_ptr()) };
+        if command.is_null() {
+            continue;
+        }
+        // The key spec array ends with an all-zero entry.
+        // SAFETY: an all-zero key spec is the documented terminator.
+        let mut specs = [key_spec(read_only), unsafe { std::mem::zeroed() }];
+        let info = raw::RedisModuleCommandInfo {
+            version: &version,
+            summary: ptr::null(),
+            complexity: ptr::null(),
+            since: ptr::null(),
+            history: ptr::null_mut(),
+            tips: ptr::null(),
+            arity,
+            key_specs: specs.as_mut_ptr(),
+            args: ptr::null_mut(),
+        };
+        // SAFETY: Redis copies what it needs from `info` during the call.
+        if unsafe { set_info(command, &info) } != raw::REDISMODULE_OK as c_int {
+            crate::log_warning(&format!(
+                "databroker: could not set the key specs of {name}"
+            ));
+        }
+    }
+}
