@@ -88,6 +88,7 @@ pub fn config_env() -> Env {
         changes_ttl_ms: config::changes_ttl_ms(),
         max_count: config::max_count(),
         oldest_change_us: None,
+        cluster: false,
     }
 }
 
@@ -111,6 +112,7 @@ fn run(ctx: &Context, cmd: Cmd, argv: &[&[u8]]) -> DbResult<Reply> {
     let env = if cmd.writes() {
         Env {
             oldest_change_us: oldest_change::get(ctx, ns),
+            cluster: ctx.get_flags().contains(ContextFlags::CLUSTER),
             ..current_env()
         }
     } else {

@@ -75,3 +75,77 @@ fn waiting_sync_redirected_when_slot_moves(flavor: Flavor) {
 }
 
 on_both!(waiting_sync_redirected_when_slot_moves);
+
+/// While a namespace's slot migrates, commands keep running on the source
+/// (the marker key `<ns>` is still there) until all of the namespace's keys
+/// move in one MIGRATE; then they are sent to the target with ASK and
+/// continue the same namespace there (no second server_version).
+fn namespace_survives_a_slot_migration(flavor: Flavor) {
+    let cluster = Cluster::start(flavor, 3);
+    let ns = "{migrating}";
+    let slot = cluster.keyslot(ns);
+    let from = cluster.owner(slot);
+    let to = (from + 1) % cluster.nodes.len();
+    let (src, dst) = (&cluster.nodes[from], &cluster.nodes[to]);
+    let mut a = src.conn();
+    let mut b = dst.conn();
+    let r = ok(&mut a, &["DB.PUT", ns, "t", "x", "1"]);
+    let sv = int(&arr(&r)[0]);
+    ok(&mut a, &["DB.LEASE", ns, "leader", "me", "60000"]);
+    assert_eq!(
+        t::<String>(&mut a, &["TYPE", ns]).unwrap(),
+        "string",
+        "marker key"
+    );
+
+    let (src_id, dst_id) = (node_id(&mut a), node_id(&mut b));
+    let slot_s = slot.to_string();
+    ok(
+        &mut b,
+        &["CLUSTER", "SETSLOT", &slot_s, "IMPORTING", &src_id],
+    );
+    ok(
+        &mut a,
+        &["CLUSTER", "SETSLOT", &slot_s, "MIGRATING", &dst_id],
+    );
+    // Still served by the source while its keys are there.
+    let r = ok(&mut a, &["DB.PUT", ns, "t", "y", "2"]);
+    assert_eq!(int(&arr(&r)[0]), sv);
+    assert_eq!(arr(&arr(&r)[2]).iter().map(int).collect::<Vec<_>>(), [2]);
+
+    let keys: Vec<String> = t(&mut a, &["CLUSTER", "GETKEYSINSLOT", &slot_s, "100"]).unwrap();
+    let mut migrate = vec!["MIGRATE", "127.0.0.1"];
+    let port = dst.port.to_string();
+    migrate.extend([port.as_str(), "", "0", "5000", "KEYS"]);
+    migrate.extend(keys.iter().map(String::as_str));
+    ok(&mut a, &migrate);
+    // Now the source redirects; the target serves the same namespace.
+    let e = t::<Value>(&mut a, &["DB.PUT", ns, "t", "z", "3"]).unwrap_err();
+    assert!(e.to_string().to_uppercase().starts_with("ASK"), "{e}");
+    let r: Vec<Value> = redis::pipe()
+        .cmd("ASKING")
+        .cmd("DB.PUT")
+        .arg(ns)
+        .arg("t")
+        .arg("z")
+        .arg("3")
+        .query(&mut b)
+        .unwrap();
+    assert_eq!(
+        int(&arr(&r[1])[0]),
+        sv,
+        "the same namespace continues on the target"
+    );
+    assert_eq!(arr(&arr(&r[1])[2]).iter().map(int).collect::<Vec<_>>(), [3]);
+    ok(&mut b, &["CLUSTER", "SETSLOT", &slot_s, "NODE", &dst_id]);
+    ok(&mut a, &["CLUSTER", "SETSLOT", &slot_s, "NODE", &dst_id]);
+    let v = ok(&mut b, &["DB.VERSIONS", ns]);
+    assert_eq!(arr(&v).iter().map(int).collect::<Vec<_>>(), [sv, 1, 3]);
+    assert_eq!(
+        ok(&mut b, &["DB.LEASE", ns, "leader", "you", "1000"]),
+        Value::Int(0),
+        "the lease moved too"
+    );
+}
+
+on_both!(namespace_survives_a_slot_migration);

@@ -55,6 +55,15 @@ impl Keys {
         &self.ns
     }
 
+    /// `<ns>` itself: in cluster mode, the key every command names. Writes
+    /// keep a small string there, so while the namespace's slot migrates,
+    /// commands run where the data is (the source until this key has moved
+    /// with the others, then the target) instead of being sent to an empty
+    /// target with `ASK`.
+    pub fn marker(&self) -> &[u8] {
+        &self.ns
+    }
+
     /// `<ns>.server_version` (string).
     pub fn server_version(&self) -> &[u8] {
         self.name(&self.server_version, b".server_version")

@@ -1,5 +1,6 @@
 //! `DB.LEASE <ns> <name> <lease_id> <ttl_ms>` and `DB.RELEASE <ns> <name> <lease_id>`.
 
+use super::txn::MARKER;
 use super::{arity, expect_kind, Env};
 use crate::args::{parse_in_range, parse_token};
 use crate::error::DbResult;
@@ -33,6 +34,9 @@ pub fn lease(store: &mut impl Store, env: Env, args: &[&[u8]]) -> DbResult<Reply
     }
     let at_ms = env.now_us.div_euclid(1000) + ttl as i64;
     store.set_px_at(&key, lease_id, at_ms);
+    if env.cluster && store.kind(keys.marker()) == KeyKind::Missing {
+        store.set(keys.marker(), MARKER);
+    }
     Ok(Reply::Int(1))
 }
 

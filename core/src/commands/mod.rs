@@ -40,6 +40,9 @@ pub struct Env {
     /// an earlier write's [`txn::WriteStats::oldest_change_us`] (lets
     /// retention skip its reads).
     pub oldest_change_us: Option<i64>,
+    /// The server runs in cluster mode: writes keep the namespace's marker
+    /// key (see [`crate::keys::Keys::marker`]).
+    pub cluster: bool,
 }
 
 impl Env {
@@ -51,6 +54,7 @@ impl Env {
             changes_ttl_ms: 0,
             max_count: 10_000,
             oldest_change_us: None,
+            cluster: false,
         }
     }
 }

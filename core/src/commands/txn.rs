@@ -16,6 +16,9 @@ use crate::reply::Reply;
 use crate::store::{KeyKind, Store};
 use crate::MAX_VERSION;
 
+/// The value of the namespace's marker key (cluster mode).
+pub const MARKER: &[u8] = b"redis-databroker namespace";
+
 /// Counts of what a committed transaction wrote.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WriteStats {
@@ -180,6 +183,9 @@ impl<'k> Txn<'k> {
                 Some(b) => store.hset(keys.options(), &[(rtype.as_bytes(), b.as_slice())]),
                 None => store.hdel(keys.options(), &[rtype.as_bytes()]),
             }
+        }
+        if issued && self.env.cluster && store.kind(keys.marker()) == KeyKind::Missing {
+            store.set(keys.marker(), MARKER);
         }
         if issued && self.state.server_version.is_none() {
             store.set(
