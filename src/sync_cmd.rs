@@ -115,6 +115,23 @@ fn send(ctx: *mut RedisModuleCtx, result: Result<&Reply, &DbError>) -> c_int {
     OK
 }
 
+/// Runs a blocked-client callback behind the panic barrier, with the
+/// command's context and arguments; a panic answers with an error (unblocking).
+fn callback(
+    ctx: *mut RedisModuleCtx,
+    argv: *mut *mut RedisModuleString,
+    argc: c_int,
+    body: impl FnOnce(&Context, &[RedisString]) -> c_int,
+) -> c_int {
+    catch_unwind(AssertUnwindSafe(|| {
+        body(&Context::new(ctx), &decode_args(ctx, argv, argc))
+    }))
+    .unwrap_or_else(|_| {
+        reply::send_panic(ctx);
+        OK
+    })
+}
+
 /// Called for each signal of the key: replies and unblocks when something
 /// new exists, else keeps waiting.
 extern "C" fn on_ready(
@@ -122,9 +139,7 @@ extern "C" fn on_ready(
     argv: *mut *mut RedisModuleString,
     argc: c_int,
 ) -> c_int {
-    catch_unwind(|| {
-        let context = Context::new(ctx);
-        let args = decode_args(ctx, argv, argc);
+    callback(ctx, argv, argc, |context, args| {
         let epoch = EPOCH.load(Ordering::Relaxed);
         // SAFETY: valid ctx (the blocked client's database is selected).
         let db = unsafe { raw::RedisModule_GetSelectedDb.map_or(0, |f| f(ctx)) };
@@ -134,10 +149,10 @@ extern "C" fn on_ready(
                 c.epoch == epoch
                     && c.db == db
                     && c.args.len() == args.len()
-                    && c.args.iter().zip(&args).all(|(a, b)| a == b.as_slice())
+                    && c.args.iter().zip(args).all(|(a, b)| a == b.as_slice())
             });
             if !hit {
-                let result = answer(&context, &args).map(|(ans, _, _)| (ans.reply, ans.caught_up));
+                let result = answer(context, args).map(|(ans, _, _)| (ans.reply, ans.caught_up));
                 *cache = Some(WakeAnswer {
                     epoch,
                     db,
@@ -152,10 +167,6 @@ extern "C" fn on_ready(
             }
         })
     })
-    .unwrap_or_else(|_| {
-        reply::send_panic(ctx);
-        OK
-    })
 }
 
 /// Timeout (or `CLIENT UNBLOCK`): answers with whatever exists now, usually no records.
@@ -164,15 +175,9 @@ extern "C" fn on_timeout(
     argv: *mut *mut RedisModuleString,
     argc: c_int,
 ) -> c_int {
-    catch_unwind(|| {
-        let context = Context::new(ctx);
-        let args = decode_args(ctx, argv, argc);
-        let result = answer(&context, &args).map(|(ans, _, _)| ans.reply);
+    callback(ctx, argv, argc, |context, args| {
+        let result = answer(context, args).map(|(ans, _, _)| ans.reply);
         send(ctx, result.as_ref())
-    })
-    .unwrap_or_else(|_| {
-        reply::send_panic(ctx);
-        OK
     })
 }
 
