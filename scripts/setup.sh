@@ -12,7 +12,11 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
 dpkg -s libclang-dev >/dev/null 2>&1 || missing+=(libclang-dev)
 command -v clang >/dev/null 2>&1 || missing+=(clang)
-command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-pip)
+if ! command -v python3 >/dev/null 2>&1; then
+  missing+=(python3 python3-pip)
+elif ! python3 -m pip --version >/dev/null 2>&1; then
+  missing+=(python3-pip)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   "${sudo_cmd[@]}" apt-get update -qq
