@@ -226,7 +226,12 @@ impl<'c> RedisStore<'c> {
 
     /// Runs a native command through `RedisModule_Call` (not propagated by
     /// itself) and replicates it as given.
-    fn call_and_replicate(&self, cmd: &str, ccmd: &CStr, args: &[&[u8]]) {
+    /// `args[0]` is the key: its open handle (if any) is closed first, since
+    /// a native write may replace the value object a handle points to.
+    fn call_and_replicate(&mut self, cmd: &str, ccmd: &CStr, args: &[&[u8]]) {
+        if let Some(key) = args.first() {
+            self.close(key);
+        }
         self.call(cmd, args);
         let ctx = self.raw_ctx();
         let strs: Vec<RStr> = args.iter().map(|a| RStr::new(ctx, a)).collect();
@@ -259,14 +264,25 @@ fn hash_set_one(key: *mut RedisModuleKey, field: &RStr, value: Option<&RStr>) {
     }
 }
 
+impl RedisStore<'_> {
+    /// Closes the open handle of `name`, if any (it reopens on next use).
+    fn close(&mut self, name: &[u8]) {
+        if let Some(i) = self.open.iter().position(|o| o.name == name) {
+            close_handle(self.open.swap_remove(i));
+        }
+    }
+}
+
+fn close_handle(o: Open) {
+    if !o.key.is_null() {
+        // SAFETY: opened by OpenKey, closed once (the entry is consumed).
+        unsafe { raw::RedisModule_CloseKey.expect("CloseKey")(o.key) }
+    }
+}
+
 impl Drop for RedisStore<'_> {
     fn drop(&mut self) {
-        for o in self.open.drain(..) {
-            if !o.key.is_null() {
-                // SAFETY: opened by OpenKey, closed once.
-                unsafe { raw::RedisModule_CloseKey.expect("CloseKey")(o.key) }
-            }
-        }
+        self.open.drain(..).for_each(close_handle);
     }
 }
 
