@@ -1,6 +1,6 @@
 # redis-databroker: `make run` (build + start a server with the module),
 # `make test` (everything CI runs), `make bench` (benchmarks).
-.PHONY: setup build release run test unit integration bench fmt lint clean
+.PHONY: setup build release run test bench memcheck fmt lint clean
 
 CARGO ?= cargo
 
@@ -21,6 +21,9 @@ test: setup ## all tests: unit tests and integration tests on Redis and Valkey
 
 bench: release ## benchmarks: writes bench/results.md and bench/chart.svg
 	$(CARGO) run --release -p databroker-bench
+
+memcheck: setup ## integration tests on Valkey under valgrind memcheck (slow)
+	@bash scripts/memcheck.sh
 
 fmt:
 	$(CARGO) fmt --all
