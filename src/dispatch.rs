@@ -107,7 +107,7 @@ fn run(ctx: &Context, cmd: Cmd, argv: &[&[u8]]) -> DbResult<Reply> {
     if cmd.writes() {
         crate::sync_cmd::bump_epoch();
     }
-    let mut store = RedisStore::new(ctx, cmd.writes());
+    let mut store = RedisStore::new(ctx);
     let ns = argv.first().copied().unwrap_or_default();
     let env = if cmd.writes() {
         Env {

@@ -65,22 +65,22 @@ struct Open {
     name: Vec<u8>,
     key: *mut RedisModuleKey,
     rname: RStr,
+    /// Opened for writing (else read-only, and null when the key is missing).
+    write: bool,
 }
 
 /// The Store of one command invocation; open keys are cached (a command
 /// touches a handful) and closed on drop.
 pub struct RedisStore<'c> {
     ctx: &'c Context,
-    writable: bool,
     open: Vec<Open>,
 }
 
 impl<'c> RedisStore<'c> {
-    /// A store for a command; `writable` opens keys for writing.
-    pub fn new(ctx: &'c Context, writable: bool) -> Self {
+    /// A store for one command (or callback) on `ctx`.
+    pub fn new(ctx: &'c Context) -> Self {
         RedisStore {
             ctx,
-            writable,
             open: Vec::new(),
         }
     }
@@ -89,25 +89,41 @@ impl<'c> RedisStore<'c> {
         self.ctx.ctx
     }
 
-    /// Index of the open key `name`, opening it on first use.
+    /// Index of the open key `name` for reading, opening it on first use.
     fn slot(&mut self, name: &[u8]) -> usize {
+        self.open_with(name, false)
+    }
+
+    /// Index of the open key `name` for writing. Keys are opened for reading
+    /// first and reopened for writing only when written, so a command that
+    /// fails validation (or only reads a key) signals no key as modified
+    /// (no `WATCH` or client-tracking invalidation).
+    fn wslot(&mut self, name: &[u8]) -> usize {
+        self.open_with(name, true)
+    }
+
+    fn open_with(&mut self, name: &[u8], write: bool) -> usize {
         if let Some(i) = self.open.iter().position(|o| o.name == name) {
-            return i;
+            if self.open[i].write || !write {
+                return i;
+            }
+            close_handle(self.open.swap_remove(i));
         }
         let ctx = self.raw_ctx();
         let rname = RStr::new(ctx, name);
-        let mode = if self.writable {
+        let mode = if write {
             raw::REDISMODULE_READ | raw::REDISMODULE_WRITE
         } else {
             raw::REDISMODULE_READ
         };
-        // SAFETY: valid ctx and key name; the handle is closed in Drop.
+        // SAFETY: valid ctx and key name; the handle is closed in Drop or `close`.
         let key =
             unsafe { raw::RedisModule_OpenKey.expect("OpenKey")(ctx, rname.ptr, mode as c_int) };
         self.open.push(Open {
             name: name.to_vec(),
             key: key.cast(),
             rname,
+            write,
         });
         self.open.len() - 1
     }
@@ -151,7 +167,7 @@ impl<'c> RedisStore<'c> {
         args: &[&[u8]],
         apply: impl FnOnce(*mut RedisModuleKey, &[RStr]),
     ) {
-        let i = self.slot(key);
+        let i = self.wslot(key);
         let ctx = self.raw_ctx();
         let strs: Vec<RStr> = args.iter().map(|a| RStr::new(ctx, a)).collect();
         apply(self.open[i].key, &strs);

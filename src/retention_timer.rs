@@ -70,7 +70,7 @@ fn step(ctx: &Context) {
         return;
     };
     crate::sync_cmd::bump_epoch();
-    let mut store = RedisStore::new(ctx, true);
+    let mut store = RedisStore::new(ctx);
     for k in keys {
         let name: &[u8] = match k {
             RedisValue::StringBuffer(b) => b,

@@ -55,7 +55,7 @@ fn answer(ctx: &Context, argv: &[RedisString]) -> DbResult<(SyncAnswer, Option<u
     let args: Vec<&[u8]> = argv.iter().skip(1).map(|a| a.as_slice()).collect();
     check_namespace(ctx, args.first().copied())?;
     let a = SyncArgs::parse(&args, &config_env())?;
-    let mut store = RedisStore::new(ctx, false);
+    let mut store = RedisStore::new(ctx);
     let ans = sync::run(&mut store, &a)?;
     Ok((ans, a.block_ms, a.keys.last_version().to_vec()))
 }

@@ -432,6 +432,30 @@ fn watch_sees_module_writes(flavor: Flavor) {
     );
     let v = ok(&mut c, &["DB.VERSIONS", NS]);
     assert_eq!(int(&arr(&v)[2]), 1);
+    // Keys a command only reads, and every key of a failed command, stay unmodified.
+    ok(&mut c, &["DB.PUT", NS, "a/b", "c", "x"]);
+    ok(
+        &mut go,
+        &["WATCH", "{ns}.records", "{ns}.options", "{ns}.last_version"],
+    );
+    assert_eq!(err(&mut c, &["DB.PUT", NS, "a", "b/c", "y"]).0, "CONFLICT");
+    ok(&mut c, &["DB.GET", NS, "t", "a"]);
+    ok(&mut go, &["MULTI"]);
+    ok(&mut go, &["PING"]);
+    assert_ne!(
+        ok(&mut go, &["EXEC"]),
+        Value::Nil,
+        "reads and failed writes must not abort it"
+    );
+    ok(&mut go, &["WATCH", "{ns}.options"]);
+    ok(&mut c, &["DB.PUT", NS, "t", "b", "x"]); // reads the options, writes other keys
+    ok(&mut go, &["MULTI"]);
+    ok(&mut go, &["PING"]);
+    assert_ne!(
+        ok(&mut go, &["EXEC"]),
+        Value::Nil,
+        "the options were only read"
+    );
 }
 
 /// ACL key patterns apply to the namespace: reads need read permission
