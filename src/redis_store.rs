@@ -380,15 +380,6 @@ impl Store for RedisStore<'_> {
         Some(v)
     }
 
-    fn hlen(&mut self, key: &[u8]) -> u64 {
-        if self.key_type(key) != HASH {
-            return 0;
-        }
-        let k = self.key(key);
-        // SAFETY: open key.
-        unsafe { raw::RedisModule_ValueLength.expect("ValueLength")(k) as u64 }
-    }
-
     fn hscan(
         &mut self,
         key: &[u8],

@@ -67,6 +67,16 @@ impl MemoryStore {
     }
 }
 
+impl MemoryStore {
+    /// `HLEN key`, for tests.
+    pub fn hlen(&self, key: &[u8]) -> u64 {
+        match self.keys.get(key) {
+            Some(Value::Hash(h)) => h.len() as u64,
+            _ => 0,
+        }
+    }
+}
+
 impl Store for MemoryStore {
     fn kind(&mut self, key: &[u8]) -> KeyKind {
         match self.keys.get(key) {
@@ -90,13 +100,6 @@ impl Store for MemoryStore {
         match self.keys.get(key) {
             Some(Value::Hash(h)) => h.get(field).cloned(),
             _ => None,
-        }
-    }
-
-    fn hlen(&mut self, key: &[u8]) -> u64 {
-        match self.keys.get(key) {
-            Some(Value::Hash(h)) => h.len() as u64,
-            _ => 0,
         }
     }
 

@@ -49,8 +49,6 @@ pub trait Store {
     fn get(&mut self, key: &[u8]) -> Option<Vec<u8>>;
     /// `HGET key field`.
     fn hget(&mut self, key: &[u8], field: &[u8]) -> Option<Vec<u8>>;
-    /// `HLEN key`.
-    fn hlen(&mut self, key: &[u8]) -> u64;
     /// `HSCAN key cursor COUNT count`: calls `visit(field, value)` for each
     /// pair (borrowed, no copies) and returns the next cursor (0 at the end).
     fn hscan(
