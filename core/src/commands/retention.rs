@@ -22,8 +22,9 @@ pub struct Trimmed {
 
 /// Trims up to `limit` changes whose `modified_at` is older than
 /// `now_us - ttl_ms` (`ttl_ms = 0` keeps everything). Stops at the first
-/// change that is young enough or does not decode. `oldest_hint` is a
-/// lower bound of the oldest change's `modified_at` from an earlier trim:
+/// change that is young enough; changes that do not decode are trimmed too.
+/// `oldest_hint` is a lower bound of the oldest change's `modified_at` from
+/// an earlier trim:
 /// while it is young enough, nothing is read.
 pub fn trim(
     store: &mut impl Store,
@@ -57,8 +58,11 @@ pub fn trim(
         let batch = store.zrange_from(changes, Bound::Incl(f64::NEG_INFINITY), want);
         let got = batch.len();
         for (member, _) in batch.into_iter().skip(old.len()) {
+            // A change that does not decode can never be served (DB.SYNC would
+            // answer CORRUPT); it must not hold back trimming forever either.
             let Ok(rec) = decode(&member, String::new) else {
-                break 'scan;
+                old.push(member);
+                continue;
             };
             match rec.modified_at.as_ref().map(micros) {
                 Some(t) if t < cutoff => old.push(member),

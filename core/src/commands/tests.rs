@@ -616,3 +616,14 @@ fn last_version_beyond_2_pow_53_is_corrupt_everywhere() {
         "CORRUPT"
     );
 }
+
+#[test]
+fn retention_trims_undecodable_changes_instead_of_stopping() {
+    let mut s = MemoryStore::new();
+    let keys = Keys::new(NS);
+    s.zadd(keys.changes(), &[(1.0, b"\xff\xff garbage")]);
+    put(&mut s, 1_000_000, &["t", "a", "1"]).unwrap();
+    let t = retention::trim(&mut s, &keys, 10_000_000_000, 1_000, 10, None);
+    assert_eq!(t.count, 2);
+    assert_eq!(s.zcard(keys.changes()), 0);
+}
