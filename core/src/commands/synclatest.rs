@@ -70,13 +70,22 @@ pub fn run(store: &mut impl Store, env: Env, args: &[&[u8]]) -> DbResult<Reply> 
     let next_cursor = match plan(rtype, &filter) {
         Plan::Nothing => 0,
         Plan::Lookup(pairs) => {
-            for (t, i) in &pairs {
+            // The cursor is the position in the sorted list of named pairs.
+            let start = usize::try_from(cursor)
+                .unwrap_or(usize::MAX)
+                .min(pairs.len());
+            let end = start.saturating_add(step).min(pairs.len());
+            for (t, i) in &pairs[start..end] {
                 let f = record_field(t, i);
                 if let Some(v) = store.hget(records_key, &f) {
                     consider(&f, &v);
                 }
             }
-            0
+            if end < pairs.len() {
+                end as u64
+            } else {
+                0
+            }
         }
         Plan::ScanAll => store.hscan(records_key, cursor, step, &mut consider),
         Plan::ScanType(t) => {

@@ -627,3 +627,45 @@ fn retention_trims_undecodable_changes_instead_of_stopping() {
     assert_eq!(t.count, 2);
     assert_eq!(s.zcard(keys.changes()), 0);
 }
+
+#[test]
+fn synclatest_lookups_page_by_count() {
+    let mut s = MemoryStore::new();
+    let ids: Vec<String> = (0..5).map(|i| format!("id{i}")).collect();
+    for id in &ids {
+        put(&mut s, 1, &["t", id, "x"]).unwrap();
+    }
+    let filter = format!(
+        "{{\"$or\":[{}]}}",
+        ids.iter()
+            .map(|i| format!("{{\"type\":\"t\",\"id\":\"{i}\"}}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let mut cursor = "0".to_string();
+    let mut seen = Vec::new();
+    let mut pages = 0;
+    loop {
+        let r = latest(
+            &mut s,
+            &[
+                "FILTER", &filter, "CURSOR", &cursor, "COUNT", "2", "FORMAT", "PROTO",
+            ],
+        )
+        .unwrap();
+        let a = r.as_array().unwrap();
+        assert!(a[3].as_array().unwrap().len() <= 2);
+        seen.extend(latest_ids(&r));
+        cursor = a[2].as_int().unwrap().to_string();
+        pages += 1;
+        if cursor == "0" {
+            break;
+        }
+    }
+    assert_eq!(pages, 3);
+    seen.sort();
+    assert_eq!(
+        seen,
+        ids.iter().map(|i| format!("t/{i}")).collect::<Vec<_>>()
+    );
+}
