@@ -67,35 +67,11 @@ pub fn log_warning(message: &str) {
     };
 }
 
-fn db_put(ctx: &Context, args: Vec<RedisString>) -> redis_module::RedisResult {
-    command(ctx, args, Cmd::Put)
-}
-fn db_delete(ctx: &Context, args: Vec<RedisString>) -> redis_module::RedisResult {
-    command(ctx, args, Cmd::Delete)
-}
-fn db_get(ctx: &Context, args: Vec<RedisString>) -> redis_module::RedisResult {
-    command(ctx, args, Cmd::Get)
-}
-fn db_setoptions(ctx: &Context, args: Vec<RedisString>) -> redis_module::RedisResult {
-    command(ctx, args, Cmd::SetOptions)
-}
-fn db_getoptions(ctx: &Context, args: Vec<RedisString>) -> redis_module::RedisResult {
-    command(ctx, args, Cmd::GetOptions)
-}
-fn db_lease(ctx: &Context, args: Vec<RedisString>) -> redis_module::RedisResult {
-    command(ctx, args, Cmd::Lease)
-}
-fn db_release(ctx: &Context, args: Vec<RedisString>) -> redis_module::RedisResult {
-    command(ctx, args, Cmd::Release)
-}
-fn db_versions(ctx: &Context, args: Vec<RedisString>) -> redis_module::RedisResult {
-    command(ctx, args, Cmd::Versions)
-}
-fn db_synclatest(ctx: &Context, args: Vec<RedisString>) -> redis_module::RedisResult {
-    command(ctx, args, Cmd::SyncLatest)
-}
-fn db_types(ctx: &Context, args: Vec<RedisString>) -> redis_module::RedisResult {
-    command(ctx, args, Cmd::Types)
+/// The handler of a command that goes through [`dispatch::command`].
+macro_rules! handler {
+    ($cmd:expr) => {
+        |ctx: &Context, args: Vec<RedisString>| command(ctx, args, $cmd)
+    };
 }
 
 redis_module! {
@@ -105,17 +81,17 @@ redis_module! {
     data_types: [],
     init: init,
     commands: [
-        ["db.put", db_put, "write deny-oom", 1, 1, 1, ""],
-        ["db.delete", db_delete, "write deny-oom", 1, 1, 1, ""],
-        ["db.get", db_get, "readonly fast", 1, 1, 1, ""],
-        ["db.setoptions", db_setoptions, "write deny-oom", 1, 1, 1, ""],
-        ["db.getoptions", db_getoptions, "readonly fast", 1, 1, 1, ""],
-        ["db.lease", db_lease, "write deny-oom fast", 1, 1, 1, ""],
-        ["db.release", db_release, "write fast", 1, 1, 1, ""],
-        ["db.versions", db_versions, "readonly fast", 1, 1, 1, ""],
-        ["db.types", db_types, "readonly", 1, 1, 1, ""],
+        ["db.put", handler!(Cmd::Put), "write deny-oom", 1, 1, 1, ""],
+        ["db.delete", handler!(Cmd::Delete), "write deny-oom", 1, 1, 1, ""],
+        ["db.get", handler!(Cmd::Get), "readonly fast", 1, 1, 1, ""],
+        ["db.setoptions", handler!(Cmd::SetOptions), "write deny-oom", 1, 1, 1, ""],
+        ["db.getoptions", handler!(Cmd::GetOptions), "readonly fast", 1, 1, 1, ""],
+        ["db.lease", handler!(Cmd::Lease), "write deny-oom fast", 1, 1, 1, ""],
+        ["db.release", handler!(Cmd::Release), "write fast", 1, 1, 1, ""],
+        ["db.versions", handler!(Cmd::Versions), "readonly fast", 1, 1, 1, ""],
+        ["db.types", handler!(Cmd::Types), "readonly", 1, 1, 1, ""],
         ["db.sync", sync_cmd::db_sync, "readonly", 1, 1, 1, ""],
-        ["db.synclatest", db_synclatest, "readonly", 1, 1, 1, ""],
+        ["db.synclatest", handler!(Cmd::SyncLatest), "readonly", 1, 1, 1, ""],
     ],
     configurations: [
         i64: [

@@ -42,6 +42,19 @@ struct Outcome {
     not_blocked: usize,
 }
 
+impl Outcome {
+    /// Records one follower woken at kernel time `t` (ns), for a write sent
+    /// at `t_send` whose reply arrived at `t_reply`.
+    fn record(&mut self, t: i64, t_send: i64, t_reply: i64) {
+        if t < t_reply {
+            self.before_reply += 1;
+        }
+        self.from_reply
+            .saturating_record((t - t_reply).max(1) as u64);
+        self.from_send.saturating_record((t - t_send).max(1) as u64);
+    }
+}
+
 fn blocked(c: &mut Conn) -> usize {
     info_field(c, "clients", "blocked_clients")
         .and_then(|s| s.parse().ok())
@@ -176,13 +189,7 @@ fn run_one(port: u16, s: &Scenario) -> std::io::Result<Outcome> {
                         "an XREAD follower woke without the entry",
                     ));
                 }
-                let t = stamp.unwrap_or_else(now_ns);
-                if t < t_reply {
-                    out.before_reply += 1;
-                }
-                out.from_reply
-                    .saturating_record((t - t_reply).max(1) as u64);
-                out.from_send.saturating_record((t - t_send).max(1) as u64);
+                out.record(stamp.unwrap_or_else(now_ns), t_send, t_reply);
             }
             continue;
         }
@@ -200,13 +207,7 @@ fn run_one(port: u16, s: &Scenario) -> std::io::Result<Outcome> {
                     "a follower woke without the record: {r:?}"
                 )));
             }
-            let t = stamp.unwrap_or_else(now_ns);
-            if t < t_reply {
-                out.before_reply += 1;
-            }
-            out.from_reply
-                .saturating_record((t - t_reply).max(1) as u64);
-            out.from_send.saturating_record((t - t_send).max(1) as u64);
+            out.record(stamp.unwrap_or_else(now_ns), t_send, t_reply);
         }
     }
     drop(idle);
