@@ -92,8 +92,9 @@ pub fn config_env() -> Env {
     }
 }
 
-/// Checks the namespace against the cluster rule.
+/// Checks the namespace against the naming rule and the cluster rule.
 pub fn check_namespace(ctx: &Context, ns: Option<&[u8]>) -> DbResult<()> {
+    ns.map_or(Ok(()), databroker_core::keys::check_namespace)?;
     match ns {
         Some(ns) if ctx.get_flags().contains(ContextFlags::CLUSTER) && !has_hash_tag(ns) => {
             Err(DbError::CrossSlot)

@@ -77,7 +77,11 @@ fn step(ctx: &Context) {
             RedisValue::BulkString(s) | RedisValue::SimpleString(s) => s.as_bytes(),
             _ => continue,
         };
-        if let Some(ns) = name.strip_suffix(SUFFIX) {
+        // Only valid namespaces (a lease named `x.last_version` is not one).
+        if let Some(ns) = name
+            .strip_suffix(SUFFIX)
+            .filter(|ns| databroker_core::keys::check_namespace(ns).is_ok())
+        {
             let hint = oldest_change::get(ctx, ns);
             let keys = Keys::new(ns);
             let t = trim(
