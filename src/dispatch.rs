@@ -87,6 +87,7 @@ pub fn config_env() -> Env {
         random: 0,
         changes_ttl_ms: config::changes_ttl_ms(),
         max_count: config::max_count(),
+        max_records_per_call: config::max_records_per_call(),
         oldest_change_us: None,
         cluster: false,
     }

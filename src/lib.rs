@@ -31,7 +31,11 @@ const MODULE_ALLOC: ModuleAlloc = std::alloc::System;
 
 use dispatch::{command, Cmd};
 
-fn init(ctx: &Context, _args: &[RedisString]) -> Status {
+fn init(ctx: &Context, args: &[RedisString]) -> Status {
+    if let Err(why) = config::check_load_args(args) {
+        log_warning(&format!("databroker: {why}; the module is not loaded"));
+        return Status::Err;
+    }
     // Replace the crate's INFO handler with ours (section `databroker`).
     if let Some(register) = unsafe { redis_module::raw::RedisModule_RegisterInfoFunc } {
         // SAFETY: valid load context; the callback is panic-safe.
@@ -39,6 +43,7 @@ fn init(ctx: &Context, _args: &[RedisString]) -> Status {
     }
     key_specs::register(ctx);
     sync_cmd::subscribe(ctx);
+    oldest_change::subscribe(ctx);
     retention_timer::start(ctx);
     std::panic::set_hook(Box::new(|info| {
         log_warning(&format!(
@@ -97,6 +102,7 @@ redis_module! {
         i64: [
             ["changes-ttl-ms", &config::CHANGES_TTL_MS, config::DEFAULT_CHANGES_TTL_MS, 0, i64::MAX, ConfigurationFlags::DEFAULT, None],
             ["max-count", &config::MAX_COUNT, config::DEFAULT_MAX_COUNT, 1, 1_000_000, ConfigurationFlags::DEFAULT, None],
+            ["max-records-per-call", &config::MAX_RECORDS_PER_CALL, config::DEFAULT_MAX_RECORDS_PER_CALL, 1, 1_000_000, ConfigurationFlags::DEFAULT, None],
         ],
         string: [],
         bool: [],

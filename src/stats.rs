@@ -97,5 +97,6 @@ pub unsafe extern "C" fn info_func(ctx: *mut RedisModuleInfoCtx, _for_crash_repo
         field("trimmed_changes", TRIMMED.get());
         field("waiting_sync_clients", WAITING.get());
         field("errors", ERRORS.get());
+        field("retention_hint_bytes", crate::oldest_change::bytes() as u64);
     });
 }

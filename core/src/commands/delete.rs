@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use prost_types::Any;
 
 use super::txn::{conflict, read_own, Txn, WriteStats};
-use super::{arity, Env};
+use super::{arity, check_records_per_call, Env};
 use crate::args::parse_name;
 use crate::error::DbResult;
 use crate::keys::{record_field, Keys};
@@ -18,6 +18,7 @@ type Holder<'a> = ((&'a str, &'a str), Option<Any>);
 /// Runs `DB.DELETE`: a tombstone per pair, even for absent records.
 pub fn run(store: &mut impl Store, env: Env, args: &[&[u8]]) -> DbResult<(Reply, WriteStats)> {
     arity(args.len() >= 3 && (args.len() - 1).is_multiple_of(2))?;
+    check_records_per_call((args.len() - 1) / 2, &env)?;
     let keys = Keys::new(args[0]);
     let mut pairs = Vec::with_capacity((args.len() - 1) / 2);
     for t in args[1..].chunks_exact(2) {

@@ -18,6 +18,8 @@ pub mod txn;
 pub mod versions;
 
 #[cfg(test)]
+mod limits_tests;
+#[cfg(test)]
 mod tests;
 
 use crate::error::{DbError, DbResult};
@@ -36,6 +38,9 @@ pub struct Env {
     pub changes_ttl_ms: u64,
     /// `databroker.max-count`.
     pub max_count: u64,
+    /// `databroker.max-records-per-call`: the most records one `DB.PUT` or
+    /// `DB.DELETE` may name, and the most records one `DB.SETOPTIONS` may evict.
+    pub max_records_per_call: u64,
     /// A lower bound of the namespace's oldest change `modified_at`, from
     /// an earlier write's [`txn::WriteStats::oldest_change_us`] (lets
     /// retention skip its reads).
@@ -53,10 +58,28 @@ impl Env {
             random: 0x5eed_1234_abcd,
             changes_ttl_ms: 0,
             max_count: 10_000,
+            max_records_per_call: DEFAULT_MAX_RECORDS_PER_CALL,
             oldest_change_us: None,
             cluster: false,
         }
     }
+}
+
+/// Default `databroker.max-records-per-call`.
+pub const DEFAULT_MAX_RECORDS_PER_CALL: u64 = 10_000;
+
+/// Fails unless a write names at most `env.max_records_per_call` records.
+pub fn check_records_per_call(records: usize, env: &Env) -> DbResult<()> {
+    if records as u64 > env.max_records_per_call {
+        return Err(DbError::arg(
+            "records",
+            format!(
+                "{records} in one call, more than max-records-per-call ({}): split the batch",
+                env.max_records_per_call
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Fails with `WRONGTYPE` unless `key` is missing or of kind `want`.

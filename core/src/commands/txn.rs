@@ -94,11 +94,13 @@ impl<'k> Txn<'k> {
         self.env.now_us
     }
 
-    /// The server version the namespace has, or gets with this commit.
+    /// The server version the namespace has, or gets with this commit: a
+    /// new one is drawn from 1 to 2^53, exact in every client (JavaScript
+    /// and Lua numbers are doubles); larger stored values (Go-written) are kept.
     pub fn server_version(&self) -> u64 {
         self.state
             .server_version
-            .unwrap_or_else(|| self.env.random % (i64::MAX as u64) + 1)
+            .unwrap_or_else(|| new_server_version(self.env.random))
     }
 
     fn issue(&mut self) -> u64 {
@@ -264,6 +266,11 @@ impl<'k> Txn<'k> {
             Reply::Array(versions.iter().map(|v| Reply::uint(*v)).collect()),
         ])
     }
+}
+
+/// A new namespace's server version from a random number: 1 to 2^53.
+pub fn new_server_version(random: u64) -> u64 {
+    random % MAX_VERSION + 1
 }
 
 /// Checks that the `records` field of `(rtype, id)` is free or holds that
