@@ -402,7 +402,10 @@ mod tests {
         let mut out = vec![("bomb", bomb(40)), ("small-bomb", bomb(18))];
         // $and of 2-way $ors: 2^k conjunctions.
         let pair = r#"{"$or":[{"id":"a"},{"type":"b"}]}"#;
-        out.push(("and-of-ors", format!("{{\"$and\":[{}]}}", vec![pair; 680].join(","))));
+        out.push((
+            "and-of-ors",
+            format!("{{\"$and\":[{}]}}", vec![pair; 680].join(",")),
+        ));
         // Deep: 32 levels of $and/$or alternating, each with a few conditions.
         let mut deep = String::from(r#"{"id":"z"}"#);
         for level in 0..MAX_DEPTH - 2 {
@@ -426,7 +429,10 @@ mod tests {
             .collect();
         out.push((
             "or-of-ands",
-            format!("{{\"$and\":[{pair},{pair},{{\"$or\":[{}]}}]}}", ands.join(",")),
+            format!(
+                "{{\"$and\":[{pair},{pair},{{\"$or\":[{}]}}]}}",
+                ands.join(",")
+            ),
         ));
         out
     }
@@ -437,11 +443,17 @@ mod tests {
         // (Debug builds are ~10x slower than release; the bound is for debug.)
         let limit = if cfg!(debug_assertions) { 80 } else { 8 };
         for (name, json) in adversarial() {
-            assert!(json.len() <= MAX_FILTER_BYTES, "{name}: {} bytes", json.len());
+            assert!(
+                json.len() <= MAX_FILTER_BYTES,
+                "{name}: {} bytes",
+                json.len()
+            );
             let t = std::time::Instant::now();
             let outcome = Filter::parse(json.as_bytes()).map(|f| {
                 let pl = plan(Some("t1"), &f);
-                let n = (0..256).filter(|i| f.matches("t1", &format!("i{i}"))).count();
+                let n = (0..256)
+                    .filter(|i| f.matches("t1", &format!("i{i}")))
+                    .count();
                 (pl, n)
             });
             let ms = t.elapsed().as_secs_f64() * 1000.0;
@@ -472,16 +484,29 @@ mod tests {
     fn limits_are_refused_with_a_clear_error() {
         let e = |s: &str| Filter::parse(s.as_bytes()).unwrap_err().to_string();
         let big = format!("{{\"id\":\"{}\"}}", "x".repeat(MAX_FILTER_BYTES));
-        assert!(e(&big).contains("more than the limit of 65536"), "{}", e(&big));
+        assert!(
+            e(&big).contains("more than the limit of 65536"),
+            "{}",
+            e(&big)
+        );
         let many = format!("{{\"$or\":[{}]}}", vec!["{}"; MAX_FILTER_NODES].join(","));
-        assert!(e(&many).starts_with("ERR FILTER has more than 4096"), "{}", e(&many));
-        let ok = format!("{{\"$or\":[{}]}}", vec!["{}"; MAX_FILTER_NODES - 2].join(","));
+        assert!(
+            e(&many).starts_with("ERR FILTER has more than 4096"),
+            "{}",
+            e(&many)
+        );
+        let ok = format!(
+            "{{\"$or\":[{}]}}",
+            vec!["{}"; MAX_FILTER_NODES - 2].join(",")
+        );
         assert!(Filter::parse(ok.as_bytes()).is_ok());
     }
 
     #[test]
     fn sets_match_like_the_ors_they_replace() {
-        let f = p(r#"{"$or":[{"id":"a"},{"id":"b"},{"type":"t"},{"type":"u"},{"$and":[{"id":"c"},{"type":"v"}]}]}"#);
+        let f = p(
+            r#"{"$or":[{"id":"a"},{"id":"b"},{"type":"t"},{"type":"u"},{"$and":[{"id":"c"},{"type":"v"}]}]}"#,
+        );
         for (t, i, want) in [
             ("x", "a", true),
             ("x", "b", true),

@@ -191,7 +191,10 @@ mod tests {
             (k.record_types().to_vec(), "record_types".into()),
         ];
         for n in names {
-            out.push((k.type_changes(n), format!("changes.{}", String::from_utf8_lossy(n))));
+            out.push((
+                k.type_changes(n),
+                format!("changes.{}", String::from_utf8_lossy(n)),
+            ));
             out.push((k.lease(n), format!("lease.{}", String::from_utf8_lossy(n))));
         }
         out
@@ -257,7 +260,10 @@ mod tests {
         parts.sort();
         parts.dedup();
 
-        let valid: Vec<&Vec<u8>> = names.iter().filter(|n| check_namespace(n).is_ok()).collect();
+        let valid: Vec<&Vec<u8>> = names
+            .iter()
+            .filter(|n| check_namespace(n).is_ok())
+            .collect();
         assert!(valid.len() > 50 && valid.len() < names.len());
         assert!(check_namespace(b"{pomerium_v3}").is_ok());
         let mut owner: std::collections::HashMap<Vec<u8>, (&[u8], String)> =

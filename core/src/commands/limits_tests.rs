@@ -3,8 +3,8 @@
 use super::*;
 use crate::keys::Keys;
 use crate::memstore::MemoryStore;
-use crate::store::Store;
 use crate::reply::Reply;
+use crate::store::Store;
 use crate::MAX_VERSION;
 
 const NS: &[u8] = b"{t}";
@@ -48,14 +48,26 @@ fn setoptions_evicts_at_most_the_limit_per_call() {
     }
     put::run(&mut s, env(100), &args).unwrap();
     let e = options::set(&mut s, env(4), &[NS, b"t", b"CAPACITY", b"5"]).unwrap_err();
-    assert!(e.to_string().starts_with("ERR CAPACITY would evict 5 records"), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("ERR CAPACITY would evict 5 records"),
+        "{e}"
+    );
     options::set(&mut s, env(5), &[NS, b"t", b"CAPACITY", b"5"]).unwrap();
     options::set(&mut s, env(4), &[NS, b"t", b"CAPACITY", b"1"]).unwrap();
 }
 
 #[test]
 fn new_server_versions_stay_within_2_pow_53() {
-    for random in [0, 1, 1 << 53, (1 << 53) - 1, 1 << 62, u64::MAX, i64::MAX as u64] {
+    for random in [
+        0,
+        1,
+        1 << 53,
+        (1 << 53) - 1,
+        1 << 62,
+        u64::MAX,
+        i64::MAX as u64,
+    ] {
         let sv = txn::new_server_version(random);
         assert!((1..=MAX_VERSION).contains(&sv), "{random} -> {sv}");
     }
