@@ -57,6 +57,11 @@ impl Cmd {
         }
     }
 
+    /// The command's name, lowercase.
+    pub fn name(self) -> &'static str {
+        stats::COMMAND_NAMES[self.stat_index()]
+    }
+
     fn writes(self) -> bool {
         matches!(
             self,
@@ -106,6 +111,7 @@ pub fn check_namespace(ctx: &Context, ns: Option<&[u8]>) -> DbResult<()> {
 
 fn run(ctx: &Context, cmd: Cmd, argv: &[&[u8]]) -> DbResult<Reply> {
     check_namespace(ctx, argv.first().copied())?;
+    crate::acl::check(ctx, cmd.name(), argv)?;
     if cmd.writes() {
         crate::sync_cmd::bump_epoch();
     }

@@ -4,6 +4,7 @@
 //! registration, a [`redis_store::RedisStore`] over the module API, replies,
 //! configuration and INFO counters. The logic lives in `databroker-core`.
 
+mod acl;
 mod config;
 mod dispatch;
 mod key_specs;
@@ -42,6 +43,7 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
         unsafe { register(ctx.ctx, Some(stats::info_func)) };
     }
     key_specs::register(ctx);
+    acl::register(ctx);
     sync_cmd::subscribe(ctx);
     oldest_change::subscribe(ctx);
     retention_timer::start(ctx);

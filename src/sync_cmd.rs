@@ -54,6 +54,7 @@ thread_local! {
 fn answer(ctx: &Context, argv: &[RedisString]) -> DbResult<(SyncAnswer, Option<u64>, Vec<u8>)> {
     let args: Vec<&[u8]> = argv.iter().skip(1).map(|a| a.as_slice()).collect();
     check_namespace(ctx, args.first().copied())?;
+    crate::acl::check(ctx, "sync", &args)?;
     let a = SyncArgs::parse(&args, &config_env())?;
     let mut store = RedisStore::new(ctx);
     let ans = sync::run(&mut store, &a)?;
@@ -140,6 +141,10 @@ extern "C" fn on_ready(
     argc: c_int,
 ) -> c_int {
     callback(ctx, argv, argc, |context, args| {
+        // Permissions may have changed while waiting: check them per client.
+        if let Err(e) = crate::acl::check_woken_sync(context, args) {
+            return send(ctx, Err(&e));
+        }
         let epoch = EPOCH.load(Ordering::Relaxed);
         // SAFETY: valid ctx (the blocked client's database is selected).
         let db = unsafe { raw::RedisModule_GetSelectedDb.map_or(0, |f| f(ctx)) };

@@ -24,6 +24,8 @@ pub enum DbError {
     Corrupt(String),
     /// In cluster mode, the namespace has no hash tag.
     CrossSlot,
+    /// The caller's ACL user may not access a key the command touches.
+    NoPerm(String),
 }
 
 impl DbError {
@@ -47,6 +49,7 @@ impl DbError {
             DbError::Conflict(_) => "CONFLICT",
             DbError::Corrupt(_) => "CORRUPT",
             DbError::CrossSlot => "CROSSSLOT",
+            DbError::NoPerm(_) => "NOPERM",
         }
     }
 }
@@ -65,6 +68,7 @@ impl fmt::Display for DbError {
             DbError::Trimmed(m) => write!(f, "TRIMMED {m}"),
             DbError::Conflict(m) => write!(f, "CONFLICT {m}"),
             DbError::Corrupt(m) => write!(f, "CORRUPT {m}"),
+            DbError::NoPerm(m) => write!(f, "NOPERM {m}"),
             DbError::CrossSlot => write!(
                 f,
                 "CROSSSLOT in cluster mode the namespace must contain a non-empty hash tag, like {{pomerium_v3}}"

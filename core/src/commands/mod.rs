@@ -4,6 +4,7 @@
 //! first and writes only in [`txn::Txn::commit`], so a failed command
 //! changes nothing.
 
+pub mod access;
 pub mod capacity;
 pub mod delete;
 pub mod get;
