@@ -50,7 +50,7 @@ pub fn check_load_args(args: &[RedisString]) -> Result<(), String> {
 }
 
 fn check_pairs(args: &[&[u8]]) -> Result<(), String> {
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         return Err(format!(
             "load arguments must be <name> <value> pairs, got {} arguments",
             args.len()
