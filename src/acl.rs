@@ -19,7 +19,7 @@ use databroker_core::{DbError, DbResult};
 use redis_module::raw;
 use redis_module::{Context, ContextFlags};
 
-use crate::redis_store::RStr;
+use crate::redis_store::RedisStore;
 
 const OK: c_int = raw::REDISMODULE_OK as c_int;
 
@@ -48,11 +48,10 @@ impl Drop for User {
     }
 }
 
-fn current_user(ctx: &Context) -> DbResult<Option<User>> {
+fn current_user(ctx: &Context, flags: ContextFlags) -> DbResult<Option<User>> {
     if !api_present() {
         return Ok(None);
     }
-    let flags = ctx.get_flags();
     if flags.intersects(ContextFlags::REPLICATED | ContextFlags::LOADING) {
         return Ok(None);
     }
@@ -92,11 +91,17 @@ fn current_user(ctx: &Context) -> DbResult<Option<User>> {
 
 /// Checks the current user's permissions on every key `command` (lowercase
 /// name) touches with `args` (after the command name).
-pub fn check(ctx: &Context, command: &str, args: &[&[u8]]) -> DbResult<()> {
-    let Some(user) = current_user(ctx)? else {
+pub fn check(
+    ctx: &Context,
+    store: &mut RedisStore<'_>,
+    command: &str,
+    args: &[&[u8]],
+) -> DbResult<()> {
+    let flags = ctx.get_flags();
+    let Some(user) = current_user(ctx, flags)? else {
         return Ok(());
     };
-    let cluster = ctx.get_flags().contains(ContextFlags::CLUSTER);
+    let cluster = flags.contains(ContextFlags::CLUSTER);
     for (key, access) in touched(command, args, cluster) {
         let (flags, what) = match access {
             Access::Read => (raw::REDISMODULE_CMD_KEY_ACCESS, "read"),
@@ -105,10 +110,10 @@ pub fn check(ctx: &Context, command: &str, args: &[&[u8]]) -> DbResult<()> {
                 "read and write",
             ),
         };
-        let name = RStr::new(ctx.ctx, &key);
+        let name = store.key_name(&key);
         // SAFETY: valid user and key string; API presence checked.
         let rc = unsafe {
-            raw::RedisModule_ACLCheckKeyPermissions.expect("api")(user.0, name.ptr, flags as c_int)
+            raw::RedisModule_ACLCheckKeyPermissions.expect("api")(user.0, name, flags as c_int)
         };
         if rc != OK {
             return Err(DbError::NoPerm(format!(
@@ -124,7 +129,7 @@ pub fn check(ctx: &Context, command: &str, args: &[&[u8]]) -> DbResult<()> {
 /// name) when it wakes: the user's permissions may have changed meanwhile.
 pub fn check_woken_sync(ctx: &Context, argv: &[redis_module::RedisString]) -> DbResult<()> {
     let args: Vec<&[u8]> = argv.iter().skip(1).map(|a| a.as_slice()).collect();
-    check(ctx, "sync", &args)
+    check(ctx, &mut RedisStore::new(ctx), "sync", &args)
 }
 
 /// (command, ACL categories) of every command.

@@ -111,11 +111,11 @@ pub fn check_namespace(ctx: &Context, ns: Option<&[u8]>) -> DbResult<()> {
 
 fn run(ctx: &Context, cmd: Cmd, argv: &[&[u8]]) -> DbResult<Reply> {
     check_namespace(ctx, argv.first().copied())?;
-    crate::acl::check(ctx, cmd.name(), argv)?;
+    let mut store = RedisStore::new(ctx);
+    crate::acl::check(ctx, &mut store, cmd.name(), argv)?;
     if cmd.writes() {
         crate::sync_cmd::bump_epoch();
     }
-    let mut store = RedisStore::new(ctx);
     let ns = argv.first().copied().unwrap_or_default();
     let env = if cmd.writes() {
         Env {

@@ -94,6 +94,14 @@ impl<'c> RedisStore<'c> {
         self.open_with(name, false)
     }
 
+    /// The name of key `name` as a Redis string, opening the key for reading
+    /// (the command then reuses both): for checking ACL permissions without
+    /// copying names twice. Valid while the store lives.
+    pub fn key_name(&mut self, name: &[u8]) -> *mut RedisModuleString {
+        let i = self.slot(name);
+        self.open[i].rname.ptr
+    }
+
     /// Index of the open key `name` for writing. Keys are opened for reading
     /// first and reopened for writing only when written, so a command that
     /// fails validation (or only reads a key) signals no key as modified

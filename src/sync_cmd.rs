@@ -54,9 +54,9 @@ thread_local! {
 fn answer(ctx: &Context, argv: &[RedisString]) -> DbResult<(SyncAnswer, Option<u64>, Vec<u8>)> {
     let args: Vec<&[u8]> = argv.iter().skip(1).map(|a| a.as_slice()).collect();
     check_namespace(ctx, args.first().copied())?;
-    crate::acl::check(ctx, "sync", &args)?;
     let a = SyncArgs::parse(&args, &config_env())?;
     let mut store = RedisStore::new(ctx);
+    crate::acl::check(ctx, &mut store, "sync", &args)?;
     let ans = sync::run(&mut store, &a)?;
     Ok((ans, a.block_ms, a.keys.last_version().to_vec()))
 }
