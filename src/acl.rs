@@ -48,7 +48,7 @@ impl Drop for User {
     }
 }
 
-fn current_user(ctx: &Context, flags: ContextFlags) -> DbResult<Option<User>> {
+fn current_user(ctx: &Context, flags: &ContextFlags) -> DbResult<Option<User>> {
     if !api_present() {
         return Ok(None);
     }
@@ -98,7 +98,7 @@ pub fn check(
     args: &[&[u8]],
 ) -> DbResult<()> {
     let flags = ctx.get_flags();
-    let Some(user) = current_user(ctx, flags)? else {
+    let Some(user) = current_user(ctx, &flags)? else {
         return Ok(());
     };
     let cluster = flags.contains(ContextFlags::CLUSTER);
