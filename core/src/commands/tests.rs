@@ -621,6 +621,10 @@ fn last_version_beyond_2_pow_53_is_corrupt_everywhere() {
 fn retention_trims_undecodable_changes_instead_of_stopping() {
     let mut s = MemoryStore::new();
     let keys = Keys::new(NS);
+    // Version 1's change is replaced by bytes that do not decode.
+    put(&mut s, 1_000_000, &["t", "z", "0"]).unwrap();
+    let (first, _) = s.zlast(keys.changes()).unwrap();
+    s.zrem(keys.changes(), &[first.as_slice()]);
     s.zadd(keys.changes(), &[(1.0, b"\xff\xff garbage")]);
     put(&mut s, 1_000_000, &["t", "a", "1"]).unwrap();
     let t = retention::trim(&mut s, &keys, 10_000_000_000, 1_000, 10, None);
