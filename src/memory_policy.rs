@@ -66,6 +66,8 @@ pub fn watch(ctx: &Context) {
     if now {
         crate::log_warning(&format!("databroker: {}", explain(ctx)));
     } else {
-        crate::log_warning("databroker: maxmemory-policy no longer evicts: writes are accepted again");
+        crate::log_warning(
+            "databroker: maxmemory-policy no longer evicts: writes are accepted again",
+        );
     }
 }

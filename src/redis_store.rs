@@ -408,16 +408,22 @@ impl Store for RedisStore<'_> {
         visit: &mut dyn FnMut(&[u8], f64),
     ) -> u64 {
         let mut member: Option<Vec<u8>> = None; // member, score, member, score, ...
-        self.scan(c"ZSCAN", key, cursor, count, &mut |item| match member.take() {
-            None => member = Some(item.to_vec()),
-            Some(m) => {
-                let score = std::str::from_utf8(item)
-                    .ok()
-                    .and_then(|t| t.parse::<f64>().ok())
-                    .unwrap_or(f64::NAN);
-                visit(&m, score);
-            }
-        })
+        self.scan(
+            c"ZSCAN",
+            key,
+            cursor,
+            count,
+            &mut |item| match member.take() {
+                None => member = Some(item.to_vec()),
+                Some(m) => {
+                    let score = std::str::from_utf8(item)
+                        .ok()
+                        .and_then(|t| t.parse::<f64>().ok())
+                        .unwrap_or(f64::NAN);
+                    visit(&m, score);
+                }
+            },
+        )
     }
 
     fn zlast(&mut self, key: &[u8]) -> Option<(Vec<u8>, f64)> {

@@ -143,7 +143,10 @@ pub unsafe extern "C" fn on_key_removed(
         // In cluster mode keys also disappear when their slot migrates
         // (MIGRATE deletes them here): the waiters must get MOVED once the
         // slot has moved, not SERVERVERSION now.
-        if Context::new(ctx).get_flags().contains(ContextFlags::CLUSTER) {
+        if Context::new(ctx)
+            .get_flags()
+            .contains(ContextFlags::CLUSTER)
+        {
             return;
         }
         let name = RedisString::string_as_slice(key);
@@ -193,7 +196,13 @@ unsafe extern "C" fn on_server_event(
             // SAFETY: Redis passes a RedisModuleSwapDbInfo for this event.
             let info = unsafe { &*data.cast::<raw::RedisModuleSwapDbInfo>() };
             for db in [info.dbnum_first, info.dbnum_second] {
-                schedule(ctx, Wake { db: Some(db), key: None });
+                schedule(
+                    ctx,
+                    Wake {
+                        db: Some(db),
+                        key: None,
+                    },
+                );
             }
         }
     });
@@ -209,7 +218,10 @@ pub fn subscribe(ctx: &Context) {
         unsafe { sub(ctx.ctx, classes as c_int, Some(on_key_removed)) };
     }
     if let Some(sub) = unsafe { raw::RedisModule_SubscribeToServerEvent } {
-        for id in [raw::REDISMODULE_EVENT_FLUSHDB, raw::REDISMODULE_EVENT_SWAPDB] {
+        for id in [
+            raw::REDISMODULE_EVENT_FLUSHDB,
+            raw::REDISMODULE_EVENT_SWAPDB,
+        ] {
             let event = raw::RedisModuleEvent { id, dataver: 1 };
             // SAFETY: valid load context; the callback is panic-safe.
             unsafe { sub(ctx.ctx, event, Some(on_server_event)) };

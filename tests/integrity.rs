@@ -22,7 +22,12 @@ fn sv_of(c: &mut Connection) -> String {
 }
 
 /// `DB.SYNC` from `after` with `stamp`: (next_after, next_stamp, records).
-fn sync(c: &mut Connection, sv: &str, after: u64, stamp: i64) -> Result<(u64, i64, usize), (String, String)> {
+fn sync(
+    c: &mut Connection,
+    sv: &str,
+    after: u64,
+    stamp: i64,
+) -> Result<(u64, i64, usize), (String, String)> {
     let (a, s) = (after.to_string(), stamp.to_string());
     match t::<Value>(c, &["DB.SYNC", NS, sv, &a, "STAMP", &s, "COUNT", "1000"]) {
         Ok(v) => {
@@ -46,13 +51,24 @@ fn info(c: &mut Connection) -> String {
 }
 
 fn evicting_policies_refuse_writes(flavor: Flavor) {
-    let s = Server::start(
-        Options::flavor(flavor).arg(["--maxmemory", "200mb", "--maxmemory-policy", "allkeys-lru"]),
-    );
+    let s = Server::start(Options::flavor(flavor).arg([
+        "--maxmemory",
+        "200mb",
+        "--maxmemory-policy",
+        "allkeys-lru",
+    ]));
     let mut c = s.conn();
     assert!(info(&mut c).contains("eviction_policy_unsafe:1"));
-    assert!(s.log().contains("refuses writes while maxmemory-policy is allkeys-lru"));
-    for policy in ["allkeys-lru", "allkeys-random", "volatile-lru", "allkeys-lfu", "volatile-ttl"] {
+    assert!(s
+        .log()
+        .contains("refuses writes while maxmemory-policy is allkeys-lru"));
+    for policy in [
+        "allkeys-lru",
+        "allkeys-random",
+        "volatile-lru",
+        "allkeys-lfu",
+        "volatile-ttl",
+    ] {
         ok(&mut c, &["CONFIG", "SET", "maxmemory-policy", policy]);
         let d = s.digest();
         for cmd in [
@@ -65,7 +81,10 @@ fn evicting_policies_refuse_writes(flavor: Flavor) {
             let (code, msg) = err(&mut c, cmd);
             assert_eq!(code, "MISCONF", "{policy} {cmd:?}");
             assert!(msg.contains(policy), "{msg}");
-            assert!(msg.contains("CONFIG SET maxmemory-policy noeviction"), "{msg}");
+            assert!(
+                msg.contains("CONFIG SET maxmemory-policy noeviction"),
+                "{msg}"
+            );
         }
         assert_eq!(s.digest(), d, "refused writes change nothing");
         // Reads still answer.
@@ -77,13 +96,19 @@ fn evicting_policies_refuse_writes(flavor: Flavor) {
     // The timer notices the change within a second and logs it.
     let deadline = Instant::now() + Duration::from_secs(5);
     while !info(&mut c).contains("eviction_policy_unsafe:0") {
-        assert!(Instant::now() < deadline, "INFO never showed the safe policy");
+        assert!(
+            Instant::now() < deadline,
+            "INFO never showed the safe policy"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(s.log().contains("writes are accepted again"));
     assert!(info(&mut c).contains("writes_refused_eviction:25"));
     // maxmemory 0 disables eviction whatever the policy.
-    ok(&mut c, &["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"]);
+    ok(
+        &mut c,
+        &["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"],
+    );
     ok(&mut c, &["CONFIG", "SET", "maxmemory", "0"]);
     ok(&mut c, &["DB.PUT", NS, "t", "b", "y"]);
 }
@@ -91,7 +116,10 @@ fn evicting_policies_refuse_writes(flavor: Flavor) {
 /// A namespace with versions 1..=4: puts of t/a, t/b, t/c and a delete of t/b.
 fn seeded(c: &mut Connection) -> String {
     ok(c, &["FLUSHALL"]);
-    ok(c, &["DB.PUT", NS, "t", "a", "1", "t", "b", "2", "t", "c", "3"]);
+    ok(
+        c,
+        &["DB.PUT", NS, "t", "a", "1", "t", "b", "2", "t", "c", "3"],
+    );
     ok(c, &["DB.DELETE", NS, "t", "b"]);
     ok(c, &["DB.PUT", NS, "u", "z", "9"]);
     assert!(check(c).is_empty(), "a healthy namespace: {:?}", check(c));
@@ -122,10 +150,15 @@ fn keys_deleted_by_hand(flavor: Flavor) {
     ] {
         let (code, msg) = err(&mut c, cmd);
         assert_eq!(code, "CORRUPT", "{cmd:?}");
-        assert!(msg.contains("{ig}.last_version") && msg.contains("DB.CHECK"), "{msg}");
+        assert!(
+            msg.contains("{ig}.last_version") && msg.contains("DB.CHECK"),
+            "{msg}"
+        );
     }
     assert_eq!(s.digest(), d);
-    assert!(check(&mut c).iter().any(|l| l.starts_with("{ig}.last_version")));
+    assert!(check(&mut c)
+        .iter()
+        .any(|l| l.starts_with("{ig}.last_version")));
 
     // A last_version set back (what a partial restore does) would re-issue: refused.
     let sv = seeded(&mut c);
@@ -139,13 +172,17 @@ fn keys_deleted_by_hand(flavor: Flavor) {
     lost(&mut c, ".server_version");
     assert_eq!(err(&mut c, &["DB.PUT", NS, "t", "d", "4"]).0, "CORRUPT");
     assert_eq!(err(&mut c, &["DB.SYNC", NS, &sv, "2"]).0, "CORRUPT");
-    assert!(check(&mut c).iter().any(|l| l.starts_with("{ig}.server_version")));
+    assert!(check(&mut c)
+        .iter()
+        .any(|l| l.starts_with("{ig}.server_version")));
 
     // changes: no version is re-issued; followers behind get TRIMMED.
     let sv = seeded(&mut c);
     lost(&mut c, ".changes");
     assert_eq!(err(&mut c, &["DB.SYNC", NS, &sv, "2"]).0, "TRIMMED");
-    assert!(check(&mut c).iter().any(|l| l.contains("has no change at version")));
+    assert!(check(&mut c)
+        .iter()
+        .any(|l| l.contains("has no change at version")));
     let r = ok(&mut c, &["DB.PUT", NS, "t", "d", "4"]);
     assert_eq!(versions_of(&r), [6]);
 
@@ -155,22 +192,36 @@ fn keys_deleted_by_hand(flavor: Flavor) {
     let (code, msg) = err(&mut c, &["DB.SYNCLATEST", NS]);
     assert_eq!(code, "CORRUPT", "{msg}");
     let problems = check(&mut c);
-    assert!(problems.iter().any(|l| l.contains("lost without a tombstone")), "{problems:?}");
+    assert!(
+        problems
+            .iter()
+            .any(|l| l.contains("lost without a tombstone")),
+        "{problems:?}"
+    );
 
     // changes.<type>, record_types, options: DB.CHECK reports them.
     seeded(&mut c);
     lost(&mut c, ".changes.t");
-    assert!(check(&mut c).iter().any(|l| l.contains("lacks live record id \"a\"")));
+    assert!(check(&mut c)
+        .iter()
+        .any(|l| l.contains("lacks live record id \"a\"")));
     seeded(&mut c);
     lost(&mut c, ".record_types");
     assert!(check(&mut c).iter().any(|l| l.contains("lacks type \"t\"")));
     seeded(&mut c);
     ok(&mut c, &["HSET", "{ig}.options", "t", "\u{ff}garbage"]);
-    assert!(check(&mut c).iter().any(|l| l.starts_with("{ig}.options: field t")));
+    assert!(check(&mut c)
+        .iter()
+        .any(|l| l.starts_with("{ig}.options: field t")));
     seeded(&mut c);
     ok(&mut c, &["ZADD", "{ig}.changes", "5", "dup"]);
     let problems = check(&mut c);
-    assert!(problems.iter().any(|l| l.contains("two changes at version 5")), "{problems:?}");
+    assert!(
+        problems
+            .iter()
+            .any(|l| l.contains("two changes at version 5")),
+        "{problems:?}"
+    );
 }
 
 fn stamps_follow_a_healthy_namespace(flavor: Flavor) {
@@ -188,7 +239,10 @@ fn stamps_follow_a_healthy_namespace(flavor: Flavor) {
     while after < 5 {
         let a = (after).to_string();
         let st = stamp.to_string();
-        let v = ok(&mut c, &["DB.SYNC", NS, &sv, &a, "STAMP", &st, "COUNT", "1"]);
+        let v = ok(
+            &mut c,
+            &["DB.SYNC", NS, &sv, &a, "STAMP", &st, "COUNT", "1"],
+        );
         after = int(&arr(&v)[1]) as u64;
         stamp = int(&arr(&v)[3]);
     }
@@ -205,7 +259,11 @@ fn stamps_follow_a_healthy_namespace(flavor: Flavor) {
     std::thread::sleep(Duration::from_millis(5));
     ok(&mut c, &["DB.PUT", NS, "t", "e", "5"]);
     let v = ok(&mut c, &["DB.VERSIONS", NS]);
-    assert_eq!(int(&arr(&v)[1]), 6, "everything but the newest change trimmed");
+    assert_eq!(
+        int(&arr(&v)[1]),
+        6,
+        "everything but the newest change trimmed"
+    );
     assert_eq!(sync(&mut c, &sv, 5, stamp5).map(|r| r.0), Ok(6));
 }
 
@@ -229,7 +287,10 @@ fn rollback_rdb_restore(flavor: Flavor) {
     assert_eq!(int(&arr(&ok(&mut c, &["DB.VERSIONS", NS]))[2]), 1);
     // Before versions are re-issued the cursor is beyond last_version.
     assert_eq!(sync(&mut c, &sv, 3, stamp3).unwrap_err().0, "SERVERVERSION");
-    let r = ok(&mut c, &["DB.PUT", NS, "a", "4", "w", "a", "5", "v", "a", "6", "u"]);
+    let r = ok(
+        &mut c,
+        &["DB.PUT", NS, "a", "4", "w", "a", "5", "v", "a", "6", "u"],
+    );
     assert_eq!(versions_of(&r), [2, 3, 4]);
     let (code, msg) = sync(&mut c, &sv, 3, stamp3).unwrap_err();
     assert_eq!(code, "SERVERVERSION");
@@ -242,7 +303,10 @@ fn rollback_rdb_restore(flavor: Flavor) {
     let mut c = s.conn();
     assert_eq!(sync(&mut c, &sv, after, stamp), Ok((after, stamp, 0)));
     ok(&mut c, &["DB.PUT", NS, "a", "7", "t"]);
-    assert_eq!(sync(&mut c, &sv, after, stamp).map(|r| (r.0, r.2)), Ok((after + 1, 1)));
+    assert_eq!(
+        sync(&mut c, &sv, after, stamp).map(|r| (r.0, r.2)),
+        Ok((after + 1, 1))
+    );
 }
 
 fn aof_file(s: &Server) -> std::path::PathBuf {
@@ -255,9 +319,12 @@ fn aof_file(s: &Server) -> std::path::PathBuf {
 }
 
 fn rollback_truncated_aof(flavor: Flavor) {
-    let mut s = Server::start(
-        Options::flavor(flavor).arg(["--appendonly", "yes", "--appendfsync", "always"]),
-    );
+    let mut s = Server::start(Options::flavor(flavor).arg([
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "always",
+    ]));
     let mut c = s.conn();
     ok(&mut c, &["DB.PUT", NS, "a", "1", "x"]);
     let aof = aof_file(&s);
@@ -271,8 +338,16 @@ fn rollback_truncated_aof(flavor: Flavor) {
     drop(f);
     s.restart();
     let mut c = s.conn();
-    assert_eq!(int(&arr(&ok(&mut c, &["DB.VERSIONS", NS]))[2]), 1, "{}", s.log());
-    let r = ok(&mut c, &["DB.PUT", NS, "a", "4", "w", "a", "5", "v", "a", "6", "u"]);
+    assert_eq!(
+        int(&arr(&ok(&mut c, &["DB.VERSIONS", NS]))[2]),
+        1,
+        "{}",
+        s.log()
+    );
+    let r = ok(
+        &mut c,
+        &["DB.PUT", NS, "a", "4", "w", "a", "5", "v", "a", "6", "u"],
+    );
     assert_eq!(versions_of(&r), [2, 3, 4]);
     let (code, msg) = sync(&mut c, &sv, 3, stamp3).unwrap_err();
     assert_eq!(code, "SERVERVERSION", "{msg}");
@@ -302,7 +377,10 @@ fn rollback_failover_to_lagging_replica(flavor: Flavor) {
     let replica = Server::start(Options::flavor(flavor));
     let mut p = primary.conn();
     let mut r = replica.conn();
-    ok(&mut r, &["REPLICAOF", "127.0.0.1", &primary.port.to_string()]);
+    ok(
+        &mut r,
+        &["REPLICAOF", "127.0.0.1", &primary.port.to_string()],
+    );
     wait_link_up(&replica);
     ok(&mut p, &["DB.PUT", NS, "a", "1", "x"]);
     let acked = int(&ok(&mut p, &["WAIT", "1", "5000"]));
@@ -348,7 +426,10 @@ fn reply_within(sock: &mut TcpStream, limit: Duration) -> String {
         match sock.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => got.extend_from_slice(&buf[..n]),
-            Err(e) => panic!("no reply within {limit:?}: {e} (got {:?})", String::from_utf8_lossy(&got)),
+            Err(e) => panic!(
+                "no reply within {limit:?}: {e} (got {:?})",
+                String::from_utf8_lossy(&got)
+            ),
         }
     }
     String::from_utf8_lossy(&got[5..]).into_owned()
@@ -390,7 +471,8 @@ fn deleted_namespace_wakes_waiters(flavor: Flavor) {
         ok(&mut c, &["FLUSHALL"]);
         let r = ok(&mut c, &["DB.PUT", NS, "t", "a", "1"]);
         let sv = int(&arr(&r)[0]).to_string();
-        let mut waiters: Vec<TcpStream> = (0..3).map(|_| block_forever(s.port, &sv, "1", 0)).collect();
+        let mut waiters: Vec<TcpStream> =
+            (0..3).map(|_| block_forever(s.port, &sv, "1", 0)).collect();
         wait_waiting(&mut c, 3);
         let start = Instant::now();
         ok(&mut c, deletion);
@@ -399,7 +481,10 @@ fn deleted_namespace_wakes_waiters(flavor: Flavor) {
             assert!(reply.starts_with(answer), "{deletion:?}: {reply}");
         }
         let took = start.elapsed();
-        assert!(took < Duration::from_millis(100), "{deletion:?} woke waiters after {took:?}");
+        assert!(
+            took < Duration::from_millis(100),
+            "{deletion:?} woke waiters after {took:?}"
+        );
         wait_waiting(&mut c, 0);
     }
     // Waiters of another namespace and database are not disturbed.
@@ -422,7 +507,10 @@ fn deleted_namespace_wakes_waiters(flavor: Flavor) {
 fn oom_runs_what_frees_memory(flavor: Flavor) {
     let s = Server::start(Options::flavor(flavor));
     let mut c = s.conn();
-    ok(&mut c, &["DB.PUT", NS, "t", "a", "1", "t", "b", "2", "t", "c", "3"]);
+    ok(
+        &mut c,
+        &["DB.PUT", NS, "t", "a", "1", "t", "b", "2", "t", "c", "3"],
+    );
     ok(&mut c, &["DB.SETOPTIONS", NS, "t", "CAPACITY", "10"]);
     ok(&mut c, &["DB.LEASE", NS, "leader", "me", "60000"]);
     ok(&mut c, &["CONFIG", "SET", "maxmemory-policy", "noeviction"]);
@@ -439,8 +527,14 @@ fn oom_runs_what_frees_memory(flavor: Flavor) {
         assert_eq!(s.digest(), d, "{cmd:?}");
     }
     // What frees memory (or keeps a lease alive) runs.
-    assert_eq!(int(&ok(&mut c, &["DB.LEASE", NS, "leader", "me", "60000"])), 1);
-    assert_eq!(int(&ok(&mut c, &["DB.LEASE", NS, "leader", "thief", "60000"])), 0);
+    assert_eq!(
+        int(&ok(&mut c, &["DB.LEASE", NS, "leader", "me", "60000"])),
+        1
+    );
+    assert_eq!(
+        int(&ok(&mut c, &["DB.LEASE", NS, "leader", "thief", "60000"])),
+        0
+    );
     ok(&mut c, &["DB.DELETE", NS, "t", "a"]);
     ok(&mut c, &["DB.SETOPTIONS", NS, "t", "CAPACITY", "1"]);
     let latest = ok(&mut c, &["DB.SYNCLATEST", NS]);

@@ -66,7 +66,10 @@ fn counter(store: &mut impl Store, p: &mut Problems, key: &[u8]) -> Option<u64> 
         return None;
     }
     let v = store.get(key)?;
-    match std::str::from_utf8(&v).ok().and_then(|s| s.parse::<u64>().ok()) {
+    match std::str::from_utf8(&v)
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+    {
         Some(n) => Some(n),
         None => {
             p.add(key, "does not hold a decimal u64");
@@ -95,7 +98,10 @@ pub fn run(store: &mut impl Store, env: Env, args: &[&[u8]]) -> DbResult<Reply> 
     let lv_present = store.kind(lv_key) != KeyKind::Missing;
     let lv = counter(store, &mut p, lv_key).unwrap_or(0);
     if lv > MAX_VERSION {
-        p.add(lv_key, format!("holds {lv}, beyond the largest version 2^53"));
+        p.add(
+            lv_key,
+            format!("holds {lv}, beyond the largest version 2^53"),
+        );
     }
     if sv == Some(0) {
         p.add(keys.server_version(), "is 0 (server versions are non-zero)");
@@ -122,7 +128,10 @@ pub fn run(store: &mut impl Store, env: Env, args: &[&[u8]]) -> DbResult<Reply> 
     for (score, member) in &changes {
         let v = *score as u64;
         if *score != v as f64 || v == 0 || v > MAX_VERSION {
-            p.add(changes_key, format!("holds a change with score {score}, not a version"));
+            p.add(
+                changes_key,
+                format!("holds a change with score {score}, not a version"),
+            );
             continue;
         }
         match prev {
@@ -146,7 +155,10 @@ pub fn run(store: &mut impl Store, env: Env, args: &[&[u8]]) -> DbResult<Reply> 
         let rec = match record::decode(member, String::new) {
             Ok(r) => r,
             Err(_) => {
-                p.add(changes_key, format!("change at version {v} does not decode"));
+                p.add(
+                    changes_key,
+                    format!("change at version {v} does not decode"),
+                );
                 continue;
             }
         };
@@ -157,7 +169,10 @@ pub fn run(store: &mut impl Store, env: Env, args: &[&[u8]]) -> DbResult<Reply> 
             );
         }
         if rec.modified_at.is_none() {
-            p.add(changes_key, format!("change at version {v} has no modified_at"));
+            p.add(
+                changes_key,
+                format!("change at version {v} has no modified_at"),
+            );
         }
         types_seen.insert(rec.r#type.clone());
         latest.insert(
@@ -179,7 +194,10 @@ pub fn run(store: &mut impl Store, env: Env, args: &[&[u8]]) -> DbResult<Reply> 
         _ => {}
     }
     if lv > 0 && sv.is_none() {
-        p.add(keys.server_version(), "is missing while versions were issued");
+        p.add(
+            keys.server_version(),
+            "is missing while versions were issued",
+        );
     }
 
     // Records: each decodes, sits in its own field, is live, matches its newest change.
@@ -201,21 +219,28 @@ pub fn run(store: &mut impl Store, env: Env, args: &[&[u8]]) -> DbResult<Reply> 
         p.add(lv_key, "is missing while records exist");
     }
     let cutoff = (env.changes_ttl_ms > 0).then(|| {
-        env.now_us
-            .saturating_sub(i64::try_from(env.changes_ttl_ms.saturating_mul(1000)).unwrap_or(i64::MAX))
+        env.now_us.saturating_sub(
+            i64::try_from(env.changes_ttl_ms.saturating_mul(1000)).unwrap_or(i64::MAX),
+        )
     });
     let mut live: BTreeMap<String, Vec<(String, Record)>> = BTreeMap::new();
     let mut live_ids: BTreeSet<(String, String)> = BTreeSet::new();
     for (field, bytes) in &records {
         let Ok(rec) = record::decode(bytes, String::new) else {
-            p.add(records_key, format!("field {} does not decode", show(field)));
+            p.add(
+                records_key,
+                format!("field {} does not decode", show(field)),
+            );
             continue;
         };
         let name = format!("field {}", show(field));
         if record_field(&rec.r#type, &rec.id) != *field {
             p.add(
                 records_key,
-                format!("{name} holds the record of type {:?} id {:?}", rec.r#type, rec.id),
+                format!(
+                    "{name} holds the record of type {:?} id {:?}",
+                    rec.r#type, rec.id
+                ),
             );
         }
         if rec.deleted_at.is_some() {
@@ -224,7 +249,10 @@ pub fn run(store: &mut impl Store, env: Env, args: &[&[u8]]) -> DbResult<Reply> 
         if rec.version > lv {
             p.add(
                 records_key,
-                format!("{name} has version {}, beyond last_version {lv}", rec.version),
+                format!(
+                    "{name} has version {}, beyond last_version {lv}",
+                    rec.version
+                ),
             );
         }
         let id = (rec.r#type.clone(), rec.id.clone());
@@ -272,7 +300,9 @@ pub fn run(store: &mut impl Store, env: Env, args: &[&[u8]]) -> DbResult<Reply> 
         }
         types_seen.insert(rec.r#type.clone());
         live_ids.insert(id);
-        live.entry(rec.r#type.clone()).or_default().push((rec.id.clone(), rec));
+        live.entry(rec.r#type.clone())
+            .or_default()
+            .push((rec.id.clone(), rec));
     }
     for ((t, i), l) in &latest {
         if !l.deleted && !live_ids.contains(&(t.clone(), i.clone())) {
@@ -300,7 +330,10 @@ pub fn run(store: &mut impl Store, env: Env, args: &[&[u8]]) -> DbResult<Reply> 
             p.add(types_key, format!("lacks type {t:?}"));
         }
     }
-    for t in known_types.iter().chain(types_seen.difference(&known_types)) {
+    for t in known_types
+        .iter()
+        .chain(types_seen.difference(&known_types))
+    {
         let zkey = keys.type_changes(t.as_bytes());
         if !kind_ok(store, &mut p, &zkey, KeyKind::ZSet) {
             continue;
@@ -322,10 +355,7 @@ pub fn run(store: &mut impl Store, env: Env, args: &[&[u8]]) -> DbResult<Reply> 
                 Some(s) => {
                     let want = rec.modified_at.as_ref().map(|m| type_score(micros(m)));
                     if want.is_some_and(|w| (w - s).abs() > 1e-3) {
-                        p.add(
-                            &zkey,
-                            format!("scores id {id:?} {s}, not its modified_at"),
-                        );
+                        p.add(&zkey, format!("scores id {id:?} {s}, not its modified_at"));
                     }
                 }
             }
@@ -362,7 +392,10 @@ pub fn run(store: &mut impl Store, env: Env, args: &[&[u8]]) -> DbResult<Reply> 
                     if let Some(c) = o.capacity.filter(|c| n > *c) {
                         p.add(
                             options_key,
-                            format!("type {} holds {n} records, above its capacity {c}", show(&t)),
+                            format!(
+                                "type {} holds {n} records, above its capacity {c}",
+                                show(&t)
+                            ),
                         );
                     }
                 }
@@ -370,9 +403,15 @@ pub fn run(store: &mut impl Store, env: Env, args: &[&[u8]]) -> DbResult<Reply> 
         }
     }
 
-    let mut out: Vec<Reply> = p.lines.into_iter().map(|l| Reply::Bulk(l.into_bytes())).collect();
+    let mut out: Vec<Reply> = p
+        .lines
+        .into_iter()
+        .map(|l| Reply::Bulk(l.into_bytes()))
+        .collect();
     if p.more > 0 {
-        out.push(Reply::Bulk(format!("... and {} more problems", p.more).into_bytes()));
+        out.push(Reply::Bulk(
+            format!("... and {} more problems", p.more).into_bytes(),
+        ));
     }
     Ok(Reply::Array(out))
 }

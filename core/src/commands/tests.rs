@@ -702,14 +702,23 @@ fn check_reports_lost_and_reissued_versions() {
     let mut lost = s.clone();
     lost.del(keys.records());
     let lines = check_lines(&mut lost, 2);
-    assert!(lines.iter().any(|l| l.contains("lost without a tombstone")), "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l.contains("lost without a tombstone")),
+        "{lines:?}"
+    );
     let mut twice = s.clone();
     twice.zadd(keys.changes(), &[(2.0, b"another change")]);
     let lines = check_lines(&mut twice, 2);
-    assert!(lines.iter().any(|l| l.contains("two changes at version 2")), "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l.contains("two changes at version 2")),
+        "{lines:?}"
+    );
     // Writes refuse a namespace whose counter is behind its changes.
     twice.set(keys.last_version(), b"1");
-    assert_eq!(put(&mut twice, 3, &["t", "c", "3"]).unwrap_err().code(), "CORRUPT");
+    assert_eq!(
+        put(&mut twice, 3, &["t", "c", "3"]).unwrap_err().code(),
+        "CORRUPT"
+    );
 }
 
 fn sync_stamped(s: &mut MemoryStore, sv: i64, after: u64, stamp: i64) -> DbResult<(u64, i64)> {
@@ -718,7 +727,10 @@ fn sync_stamped(s: &mut MemoryStore, sv: i64, after: u64, stamp: i64) -> DbResul
     let parsed = sync::SyncArgs::parse(&args, &Env::at(0))?;
     let ans = sync::run(s, &parsed)?;
     let items = ans.reply.as_array().unwrap().to_vec();
-    Ok((items[1].as_int().unwrap() as u64, items[3].as_int().unwrap()))
+    Ok((
+        items[1].as_int().unwrap() as u64,
+        items[3].as_int().unwrap(),
+    ))
 }
 
 #[test]
@@ -747,17 +759,32 @@ fn oom_refuses_growth_only() {
     put(&mut s, 1, &["t", "a", "1", "t", "b", "2"]).unwrap();
     options::set(&mut s, Env::at(1), &[NS, b"t", b"CAPACITY", b"5"]).unwrap();
     lease::lease(&mut s, Env::at(1), &[NS, b"l", b"me", b"100000"]).unwrap();
-    let oom = Env { oom: true, ..Env::at(2) };
+    let oom = Env {
+        oom: true,
+        ..Env::at(2)
+    };
     let before = s.keys.clone();
-    assert_eq!(put::run(&mut s, oom, &[NS, b"t", b"c", b"3"]).unwrap_err(), DbError::Oom);
-    assert_eq!(lease::lease(&mut s, oom, &[NS, b"x", b"me", b"10"]).unwrap_err(), DbError::Oom);
+    assert_eq!(
+        put::run(&mut s, oom, &[NS, b"t", b"c", b"3"]).unwrap_err(),
+        DbError::Oom
+    );
+    assert_eq!(
+        lease::lease(&mut s, oom, &[NS, b"x", b"me", b"10"]).unwrap_err(),
+        DbError::Oom
+    );
     assert_eq!(
         options::set(&mut s, oom, &[NS, b"t", b"CAPACITY", b"6"]).unwrap_err(),
         DbError::Oom
     );
-    assert_eq!(options::set(&mut s, oom, &[NS, b"t"]).unwrap_err(), DbError::Oom);
+    assert_eq!(
+        options::set(&mut s, oom, &[NS, b"t"]).unwrap_err(),
+        DbError::Oom
+    );
     assert_eq!(s.keys, before);
-    assert_eq!(lease::lease(&mut s, oom, &[NS, b"l", b"me", b"100"]).unwrap(), Reply::Int(1));
+    assert_eq!(
+        lease::lease(&mut s, oom, &[NS, b"l", b"me", b"100"]).unwrap(),
+        Reply::Int(1)
+    );
     delete::run(&mut s, oom, &[NS, b"t", b"a"]).unwrap();
     options::set(&mut s, oom, &[NS, b"t", b"CAPACITY", b"0"]).unwrap();
     assert_eq!(check_lines(&mut s, 3), Vec::<String>::new());
