@@ -4,6 +4,7 @@
 //! registration, a [`redis_store::RedisStore`] over the module API, replies,
 //! configuration and INFO counters. The logic lives in `databroker-core`.
 
+mod command_docs;
 mod config;
 mod dispatch;
 mod key_specs;
