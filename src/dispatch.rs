@@ -131,6 +131,7 @@ fn run(ctx: &Context, cmd: Cmd, argv: &[&[u8]]) -> DbResult<Reply> {
         r.map(|(reply, w)| {
             stats::record_write(w);
             oldest_change::set(ctx, ns, w.oldest_change_us);
+            crate::namespaces::wrote(ctx, ns, w.trimmed);
             reply
         })
     };

@@ -9,6 +9,7 @@ mod config;
 mod dispatch;
 mod key_specs;
 mod memory_policy;
+mod namespaces;
 mod oldest_change;
 mod redis_store;
 mod reply;
@@ -41,6 +42,7 @@ fn init(ctx: &Context, _args: &[RedisString]) -> Status {
         unsafe { register(ctx.ctx, Some(stats::info_func)) };
     }
     key_specs::register(ctx);
+    namespaces::init(ctx);
     memory_policy::watch(ctx);
     sync_cmd::subscribe(ctx);
     waiters::subscribe(ctx);

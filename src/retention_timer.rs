@@ -91,6 +91,7 @@ fn step(ctx: &Context) {
             );
             oldest_change::set(ctx, ns, t.oldest_us);
             stats::TRIMMED.add(t.count as u64);
+            crate::namespaces::trimmed(ctx, ns, t.count as u64);
         }
     }
 }

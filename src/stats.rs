@@ -105,5 +105,6 @@ pub unsafe extern "C" fn info_func(ctx: *mut RedisModuleInfoCtx, _for_crash_repo
             "eviction_policy_unsafe",
             u64::from(crate::memory_policy::evicting_seen()),
         );
+        crate::namespaces::info(ctx, _for_crash_report != 0);
     });
 }

@@ -216,8 +216,9 @@ pub unsafe extern "C" fn on_keyspace_event(
         if ev != b"set" {
             return;
         }
-        if RedisString::string_as_slice(key).ends_with(b".last_version") {
+        if let Some(ns) = RedisString::string_as_slice(key).strip_suffix(b".last_version") {
             bump_epoch();
+            crate::namespaces::replicated_write(ctx, ns);
             if let Some(signal) = unsafe { raw::RedisModule_SignalKeyAsReady } {
                 // SAFETY: valid ctx and key from Redis.
                 unsafe { signal(ctx, key) };

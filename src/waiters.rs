@@ -54,6 +54,7 @@ pub fn next_id() -> u64 {
 
 /// Registers a blocked client waiting on `key` in database `db`.
 pub fn insert(id: u64, bc: *mut RedisModuleBlockedClient, db: c_int, key: &[u8]) {
+    crate::namespaces::waited(db, key.strip_suffix(LAST_VERSION).unwrap_or(key));
     WAITERS.with(|w| {
         w.borrow_mut().insert(
             id,
@@ -64,6 +65,15 @@ pub fn insert(id: u64, bc: *mut RedisModuleBlockedClient, db: c_int, key: &[u8])
             },
         )
     });
+}
+
+/// The (database, key) of every waiting client (for INFO).
+pub fn waiting_keys() -> Vec<(c_int, Vec<u8>)> {
+    WAITERS.with(|w| {
+        w.try_borrow()
+            .map(|w| w.values().map(|x| (x.db, x.key.clone())).collect())
+            .unwrap_or_default()
+    })
 }
 
 /// Forgets a waiter (its wait ended; the handle is about to be freed).
@@ -185,6 +195,7 @@ unsafe extern "C" fn on_server_event(
             }
             // SAFETY: Redis passes a RedisModuleFlushInfo for this event.
             let dbnum = unsafe { (*data.cast::<raw::RedisModuleFlushInfo>()).dbnum };
+            crate::namespaces::flushed((dbnum >= 0).then_some(dbnum));
             schedule(
                 ctx,
                 Wake {
@@ -195,6 +206,7 @@ unsafe extern "C" fn on_server_event(
         } else if eid.id == raw::REDISMODULE_EVENT_SWAPDB {
             // SAFETY: Redis passes a RedisModuleSwapDbInfo for this event.
             let info = unsafe { &*data.cast::<raw::RedisModuleSwapDbInfo>() };
+            crate::namespaces::swapped(info.dbnum_first, info.dbnum_second);
             for db in [info.dbnum_first, info.dbnum_second] {
                 schedule(
                     ctx,

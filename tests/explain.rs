@@ -181,3 +181,242 @@ fn command_docs(flavor: Flavor) {
 }
 
 on_both!(command_docs);
+
+/// `INFO databroker` as field -> value (without the `databroker_` prefix).
+fn info(c: &mut redis::Connection) -> Vec<(String, String)> {
+    let text: String = t(c, &["INFO", "databroker"]).expect("INFO");
+    text.lines()
+        .filter_map(|l| l.strip_prefix("databroker_"))
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn info_u64(info: &[(String, String)], name: &str) -> u64 {
+    info.iter()
+        .find(|(k, _)| k == name)
+        .unwrap_or_else(|| panic!("no {name} in {info:?}"))
+        .1
+        .parse()
+        .unwrap()
+}
+
+/// The itemized namespaces (`ns_<i>` fields), in order, as key -> value maps.
+fn namespaces(info: &[(String, String)]) -> Vec<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for i in 0.. {
+        let Some((_, v)) = info.iter().find(|(k, _)| *k == format!("ns_{i}")) else {
+            break;
+        };
+        out.push(
+            v.split(',')
+                .filter_map(|kv| kv.split_once('='))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        );
+    }
+    out
+}
+
+/// The itemized namespace `name` in database `db`.
+fn ns_of(info: &[(String, String)], name: &str, db: u64) -> Option<Vec<(String, String)>> {
+    namespaces(info).into_iter().find(|n| {
+        n.iter().any(|(k, v)| k == "name" && v == name)
+            && n.iter().any(|(k, v)| k == "db" && *v == db.to_string())
+    })
+}
+
+fn num(ns: &[(String, String)], name: &str) -> u64 {
+    ns.iter()
+        .find(|(k, _)| k == name)
+        .unwrap_or_else(|| panic!("no {name} in {ns:?}"))
+        .1
+        .parse()
+        .unwrap()
+}
+
+/// Polls INFO until `done` holds (at most 5 s).
+fn info_until(
+    c: &mut redis::Connection,
+    what: &str,
+    done: impl Fn(&[(String, String)]) -> bool,
+) -> Vec<(String, String)> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let i = info(c);
+        if done(&i) {
+            return i;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what}: {i:?}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+fn info_namespaces(flavor: Flavor) {
+    // Changes kept forever until the test turns retention on.
+    let s = Server::start(Options::flavor(flavor).module_args(["changes-ttl-ms", "0"]));
+    let mut c = s.conn();
+    let before = info(&mut c);
+    assert_eq!(info_u64(&before, "namespaces"), 0);
+    assert_eq!(info_u64(&before, "records"), 0);
+
+    ok(
+        &mut c,
+        &["DB.PUT", "{a}", "t", "1", "x", "t", "2", "y", "t", "3", "z"],
+    );
+    ok(&mut c, &["DB.DELETE", "{a}", "t", "1"]);
+    let sv_b = int(&arr(&ok(&mut c, &["DB.PUT", "{b}", "t", "1", "x"]))[0]);
+    // A name that needs escaping, and a namespace in another database.
+    ok(&mut c, &["DB.PUT", "odd, name:=%", "t", "1", "x"]);
+    let mut c1 = s.conn();
+    ok(&mut c1, &["SELECT", "1"]);
+    ok(&mut c1, &["DB.PUT", "{a}", "t", "1", "x", "t", "2", "y"]);
+
+    // A follower waiting on {b}.
+    let url = s.url();
+    let follower = std::thread::spawn(move || {
+        let mut f = redis::Client::open(url).unwrap().get_connection().unwrap();
+        let sv = sv_b.to_string();
+        let r = ok(&mut f, &["DB.SYNC", "{b}", &sv, "1", "BLOCK", "10000"]);
+        arr(&arr(&r)[2]).len()
+    });
+    let i = info_until(&mut c, "the follower waits", |i| {
+        ns_of(i, "{b}", 0).is_some_and(|n| num(&n, "waiting") == 1)
+    });
+    assert_eq!(info_u64(&i, "namespaces"), 4);
+    assert_eq!(info_u64(&i, "namespaces_dropped"), 0);
+    assert_eq!(info_u64(&i, "records"), 2 + 1 + 1 + 2);
+    assert_eq!(info_u64(&i, "changes_retained"), 4 + 1 + 1 + 2);
+    let a = ns_of(&i, "{a}", 0).expect("{a} itemized");
+    assert_eq!(
+        [
+            num(&a, "records"),
+            num(&a, "changes"),
+            num(&a, "earliest_version"),
+            num(&a, "latest_version"),
+            num(&a, "waiting"),
+            num(&a, "trimmed"),
+            num(&a, "last_trim_ms"),
+        ],
+        [2, 4, 1, 4, 0, 0, 0]
+    );
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    assert!(num(&a, "last_write_ms").abs_diff(now_ms) < 60_000, "{a:?}");
+    let a1 = ns_of(&i, "{a}", 1).expect("{a} in db 1 itemized");
+    assert_eq!((num(&a1, "records"), num(&a1, "latest_version")), (2, 2));
+    assert!(ns_of(&i, "odd%2C%20name%3A%3D%25", 0).is_some(), "{i:?}");
+    // Largest first.
+    assert_eq!(
+        namespaces(&i)[0]
+            .iter()
+            .find(|(k, _)| k == "records")
+            .unwrap()
+            .1,
+        "2"
+    );
+
+    // The write wakes the follower; it no longer counts.
+    ok(&mut c, &["DB.PUT", "{b}", "t", "2", "y"]);
+    assert_eq!(follower.join().unwrap(), 1);
+    let i = info(&mut c);
+    assert_eq!(num(&ns_of(&i, "{b}", 0).unwrap(), "waiting"), 0);
+
+    // Retention on: the timer trims db 0's namespaces and says when.
+    ok(&mut c, &["CONFIG", "SET", "databroker.changes-ttl-ms", "1"]);
+    let i = info_until(&mut c, "the timer trims {a}", |i| {
+        ns_of(i, "{a}", 0).is_some_and(|n| num(&n, "changes") == 0)
+    });
+    let a = ns_of(&i, "{a}", 0).unwrap();
+    assert_eq!(
+        [
+            num(&a, "records"),
+            num(&a, "trimmed"),
+            num(&a, "earliest_version"),
+            num(&a, "latest_version")
+        ],
+        [2, 4, 5, 4]
+    );
+    assert!(num(&a, "last_trim_ms").abs_diff(now_ms) < 60_000, "{a:?}");
+    // A write trims too (db 1 is not walked by the timer).
+    ok(&mut c1, &["DB.PUT", "{a}", "t", "3", "z"]);
+    let a1 = ns_of(&info(&mut c), "{a}", 1).unwrap();
+    assert_eq!((num(&a1, "trimmed"), num(&a1, "changes")), (2, 1));
+    assert!(num(&a1, "last_trim_ms") > 0);
+
+    // Namespaces deleted by hand leave at the next INFO; FLUSHDB and
+    // FLUSHALL drop theirs.
+    ok(
+        &mut c,
+        &[
+            "DEL",
+            "odd, name:=%.records",
+            "odd, name:=%.changes",
+            "odd, name:=%.server_version",
+            "odd, name:=%.last_version",
+            "odd, name:=%.changes.t",
+            "odd, name:=%.record_types",
+        ],
+    );
+    assert_eq!(info_u64(&info(&mut c), "namespaces"), 3);
+    ok(&mut c, &["FLUSHDB"]);
+    let i = info(&mut c);
+    assert_eq!(info_u64(&i, "namespaces"), 1);
+    assert!(ns_of(&i, "{a}", 1).is_some());
+    ok(&mut c, &["FLUSHALL"]);
+    let i = info(&mut c);
+    assert_eq!(
+        (
+            info_u64(&i, "namespaces"),
+            info_u64(&i, "records"),
+            namespaces(&i).len()
+        ),
+        (0, 0, 0)
+    );
+}
+
+/// Many namespaces: INFO itemizes the 10 largest, totals cover up to 1000
+/// registered namespaces, and past that the least recently active are dropped.
+fn info_bounded(flavor: Flavor) {
+    let s = Server::start(Options::flavor(flavor));
+    let mut c = s.conn();
+    // 1010 namespaces; namespace i holds 1 + i % 25 records.
+    let mut expected = Vec::new();
+    let mut pipe = redis::pipe();
+    for i in 0..1010u64 {
+        let n = 1 + i % 25;
+        let mut cmd = redis::cmd("DB.PUT");
+        cmd.arg(format!("{{n{i}}}"));
+        for r in 0..n {
+            cmd.arg("t").arg(r).arg("x");
+        }
+        pipe.add_command(cmd).ignore();
+        expected.push(n);
+    }
+    pipe.query::<()>(&mut c).unwrap();
+    let started = std::time::Instant::now();
+    let i = info(&mut c);
+    let took = started.elapsed();
+    eprintln!("{flavor:?}: INFO databroker with 1000 registered namespaces took {took:?}");
+    assert_eq!(info_u64(&i, "namespaces"), 1000);
+    assert_eq!(info_u64(&i, "namespaces_dropped"), 10);
+    // The first 10 written were the least recently active.
+    let kept: u64 = expected[10..].iter().sum();
+    assert_eq!(info_u64(&i, "records"), kept);
+    assert_eq!(info_u64(&i, "changes_retained"), kept);
+    let items = namespaces(&i);
+    assert_eq!(items.len(), 10);
+    assert!(items.iter().all(|n| num(n, "records") == 25), "{items:?}");
+    let text: String = t(&mut c, &["INFO", "databroker"]).unwrap();
+    assert!(text.len() < 8192, "INFO stays small: {} bytes", text.len());
+    assert!(took < std::time::Duration::from_secs(2), "{took:?}");
+    // A dropped namespace comes back at its next write (dropping another).
+    ok(&mut c, &["DB.PUT", "{n0}", "t", "x", "x"]);
+    let i = info(&mut c);
+    assert_eq!(info_u64(&i, "namespaces_dropped"), 11);
+    assert_eq!(info_u64(&i, "namespaces"), 1000);
+}
+
+on_both!(info_namespaces, info_bounded);
