@@ -420,3 +420,203 @@ fn info_bounded(flavor: Flavor) {
 }
 
 on_both!(info_namespaces, info_bounded);
+
+/// A server process started by a test, killed on drop; and a directory
+/// removed on drop.
+struct Proc(std::process::Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+struct Dir(std::path::PathBuf);
+
+impl Dir {
+    fn new(name: &str) -> Dir {
+        let p =
+            std::env::temp_dir().join(format!("databroker-explain-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        Dir(p)
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Spawns `cmd` (output to `log`) and waits until `port` answers PING (10 s).
+fn spawn_server(mut cmd: std::process::Command, port: u16, log: &std::path::Path) -> Proc {
+    let out = std::fs::File::create(log).unwrap();
+    let child = cmd
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .expect("spawn");
+    let mut p = Proc(child);
+    let url = format!("redis://127.0.0.1:{port}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        if let Ok(Some(status)) = p.0.try_wait() {
+            panic!(
+                "server exited ({status}): {}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        if let Ok(mut c) = redis::Client::open(url.as_str()).unwrap().get_connection() {
+            if redis::cmd("PING").query::<String>(&mut c).is_ok() {
+                return p;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "server did not start: {}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+fn conn_at(port: u16) -> redis::Connection {
+    redis::Client::open(format!("redis://127.0.0.1:{port}"))
+        .unwrap()
+        .get_connection()
+        .unwrap()
+}
+
+fn config(c: &mut redis::Connection, name: &str) -> String {
+    let r = ok(c, &["CONFIG", "GET", name]);
+    let p = pairs(&r);
+    assert_eq!(p.len(), 1, "{name}: {r:?}");
+    text(&p[0].1)
+}
+
+const FRAGMENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/redis.conf");
+
+/// scripts/redis.conf is a valid config for a real server: with only the
+/// module path replaced and --port/--dir given, the server starts with the
+/// production settings, serves DB.PUT, and keeps it across kill -9.
+fn production_conf(flavor: Flavor) {
+    let text_conf = std::fs::read_to_string(FRAGMENT).unwrap();
+    let settings: Vec<&str> = text_conf
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    for required in [
+        "appendonly yes",
+        "appendfsync always",
+        "maxmemory-policy noeviction",
+    ] {
+        assert!(settings.contains(&required), "{required} in {settings:?}");
+    }
+    let module = databroker_testkit::module_path();
+    let mut replaced = 0;
+    let conf: String = text_conf
+        .lines()
+        .map(|l| match l.strip_prefix("loadmodule ") {
+            Some(rest) => {
+                replaced += 1;
+                let args = rest.split_once(' ').map_or("", |(_, a)| a);
+                assert!(args.contains("changes-ttl-ms"), "{l}");
+                format!("loadmodule \"{}\" {args}\n", module.display())
+            }
+            None => format!("{l}\n"),
+        })
+        .collect();
+    assert_eq!(replaced, 1, "one loadmodule line");
+    let dir = Dir::new(&format!("conf-{flavor:?}"));
+    let path = dir.0.join("redis.conf");
+    std::fs::write(&path, conf).unwrap();
+    let port = databroker_testkit::free_port();
+    let start = || {
+        let mut cmd = std::process::Command::new(flavor.binary());
+        cmd.arg(&path)
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--dir"])
+            .arg(&dir.0);
+        spawn_server(cmd, port, &dir.0.join("server.log"))
+    };
+    let mut server = start();
+    let mut c = conn_at(port);
+    assert_eq!(config(&mut c, "appendonly"), "yes");
+    assert_eq!(config(&mut c, "appendfsync"), "always");
+    assert_eq!(config(&mut c, "maxmemory-policy"), "noeviction");
+    assert_eq!(config(&mut c, "databroker.changes-ttl-ms"), "86400000");
+    assert_eq!(config(&mut c, "databroker.max-count"), "10000");
+    let r = ok(
+        &mut c,
+        &["DB.PUT", "{pomerium_v3}", "session", "s1", "hello"],
+    );
+    let sv = int(&arr(&r)[0]);
+    assert_eq!(info_u64(&info(&mut c), "eviction_policy_unsafe"), 0);
+    // kill -9 loses nothing acknowledged.
+    drop(c);
+    let _ = server.0.kill();
+    let _ = server.0.wait();
+    drop(server);
+    let _server = start();
+    let mut c = conn_at(port);
+    let v = ok(&mut c, &["DB.VERSIONS", "{pomerium_v3}"]);
+    assert_eq!((int(&arr(&v)[0]), int(&arr(&v)[2])), (sv, 1));
+    let g = ok(&mut c, &["DB.GET", "{pomerium_v3}", "session", "s1"]);
+    assert_eq!(bulk(&field(&g, "data")), b"hello");
+}
+
+on_both!(production_conf);
+
+/// `scripts/run.sh` (what `make run` starts): a demo server without DATA, a
+/// durable one with its data in DATA, which keeps writes across kill -9.
+#[test]
+fn run_script_data() {
+    let dir = Dir::new("run");
+    let data = dir.0.join("data"); // created by the script
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/run.sh");
+    let port = databroker_testkit::free_port();
+    let run = |data: Option<&std::path::Path>| {
+        let mut cmd = std::process::Command::new("bash");
+        cmd.arg(script)
+            .env("PORT", port.to_string())
+            .env("DATABROKER_MODULE", databroker_testkit::module_path())
+            .env("REDIS_SERVER", Flavor::Redis.binary())
+            .env_remove("DATA");
+        if let Some(d) = data {
+            cmd.env("DATA", d);
+        }
+        // run.sh execs the server: the child is the server.
+        spawn_server(cmd, port, &dir.0.join("run.log"))
+    };
+
+    // The quick demo: nothing on disk.
+    let demo = run(None);
+    let mut c = conn_at(port);
+    assert_eq!(config(&mut c, "appendonly"), "no");
+    ok(&mut c, &["DB.PUT", "{pomerium_v3}", "t", "a", "x"]);
+    drop(c);
+    drop(demo);
+
+    let server = run(Some(&data));
+    let log = std::fs::read_to_string(dir.0.join("run.log")).unwrap();
+    assert!(log.contains("durable server"), "{log}");
+    let mut c = conn_at(port);
+    assert_eq!(config(&mut c, "appendonly"), "yes");
+    assert_eq!(config(&mut c, "appendfsync"), "always");
+    assert_eq!(config(&mut c, "maxmemory-policy"), "noeviction");
+    assert_eq!(
+        std::path::PathBuf::from(config(&mut c, "dir")),
+        data.canonicalize().unwrap()
+    );
+    ok(&mut c, &["DB.PUT", "{pomerium_v3}", "t", "a", "kept"]);
+    assert!(data.join("redis.conf").exists());
+    assert!(data.join("appendonlydir").is_dir());
+    drop(c);
+    drop(server); // kill -9
+    let _server = run(Some(&data));
+    let mut c = conn_at(port);
+    let g = ok(&mut c, &["DB.GET", "{pomerium_v3}", "t", "a"]);
+    assert_eq!(bulk(&field(&g, "data")), b"kept");
+}
