@@ -620,3 +620,63 @@ fn run_script_data() {
     let g = ok(&mut c, &["DB.GET", "{pomerium_v3}", "t", "a"]);
     assert_eq!(bulk(&field(&g, "data")), b"kept");
 }
+
+/// Types into an interactive `redis-cli` (on a pseudo-terminal, 200 columns)
+/// and returns what it drew: `help DB.PUT`, then the hint after `DB.SYNC `
+/// and after its three positional arguments.
+const CLI_SCRIPT: &str = r#"
+import os, pty, sys, time, select, fcntl, termios, struct
+pid, fd = pty.fork()
+if pid == 0:
+    os.environ["TERM"] = "xterm"
+    os.execvp("redis-cli", ["redis-cli", "-p", sys.argv[1]])
+fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 200, 0, 0))
+def read(t):
+    out = b""; end = time.time() + t
+    while time.time() < end:
+        r, _, _ = select.select([fd], [], [], 0.05)
+        if r:
+            try: b = os.read(fd, 65536)
+            except OSError: break
+            out += b
+            if b"\x1b[6n" in b: os.write(fd, b"\x1b[1;1R")  # cursor position query
+    return out
+read(1.0)
+os.write(fd, b"help DB.PUT\r"); sys.stdout.write("HELP:" + read(1.0).decode("latin-1") + "\n")
+os.write(fd, b"DB.SYNC "); sys.stdout.write("HINT1:" + read(1.0).decode("latin-1")[-400:] + "\n")
+os.write(fd, b"{ns} 0 0 "); sys.stdout.write("HINT2:" + read(1.0).decode("latin-1")[-400:] + "\n")
+os.write(fd, b"\x03"); read(0.3)
+os.kill(pid, 9)
+"#;
+
+/// `redis-cli` (7.0.15) shows the module's argument hints while typing and
+/// its `help` for DB.PUT, from `COMMAND DOCS`.
+#[test]
+fn redis_cli_hints() {
+    let s = Server::redis();
+    let out = std::process::Command::new("python3")
+        .args(["-c", CLI_SCRIPT, &s.port.to_string()])
+        .output()
+        .expect("python3");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (help, hints) = text.split_once("HINT1:").expect("script output");
+    assert!(
+        help.contains("DB.PUT") && help.contains("ns type id payload [type id payload ...]"),
+        "{help}"
+    );
+    assert!(help.contains("Writes records atomically"), "{help}");
+    assert!(help.contains("0.1.0"), "{help}");
+    let (hint1, hint2) = hints.split_once("HINT2:").expect("script output");
+    assert!(
+        hint1.contains(
+            "ns server_version after_version [STAMP stamp] [TYPE type] [COUNT count] [BLOCK ms] [FORMAT MAP|PROTO]"
+        ),
+        "{hint1:?}"
+    );
+    // Typed arguments leave the hint: only the options remain.
+    let last = hint2.rfind("DB.SYNC {ns} 0 0").map_or("", |i| &hint2[i..]);
+    assert!(
+        last.contains("[STAMP stamp] [TYPE type]") && !last.contains("after_version"),
+        "{hint2:?}"
+    );
+}
