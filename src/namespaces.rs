@@ -18,7 +18,8 @@
 //! a dropped namespace comes back at its next write, trim or wait, and the
 //! totals miss it meanwhile). Entries whose keys are gone are dropped at INFO
 //! time; `FLUSHDB`/`FLUSHALL` drop their database's entries at once and
-//! `SWAPDB` swaps them. Main thread only.
+//! `SWAPDB` swaps them. Names longer than [`TRACKED_NAME_MAX`] bytes are not
+//! registered, so the registry holds at most about 1 MB. Main thread only.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -40,6 +41,8 @@ pub const MAX_TRACKED: usize = 1000;
 pub const TOP_N: usize = 10;
 /// Bytes of a namespace name shown in INFO (longer names end with `...`).
 const NAME_MAX: usize = 128;
+/// Namespaces with longer names are not registered (bounds the memory).
+pub const TRACKED_NAME_MAX: usize = 1024;
 
 /// What the registry keeps per namespace (times in Unix µs, 0 = never).
 #[derive(Debug, Clone, Copy, Default)]
@@ -125,6 +128,9 @@ fn now_us() -> i64 {
 }
 
 fn update(db: c_int, ns: &[u8], f: impl FnOnce(&mut Entry)) {
+    if ns.len() > TRACKED_NAME_MAX {
+        return;
+    }
     REGISTRY.with(|r| {
         if let Ok(mut r) = r.try_borrow_mut() {
             r.update(db, ns, f);
@@ -222,7 +228,12 @@ impl Key {
     fn open(ctx: *mut RedisModuleCtx, name: &[u8]) -> Option<Key> {
         let open = unsafe { raw::RedisModule_OpenKey }?;
         let rname = RStr::new(ctx, name);
-        let mode = raw::REDISMODULE_READ | raw::REDISMODULE_OPEN_KEY_NOTOUCH;
+        // Leave no trace: no LRU/LFU touch and, where the server knows the
+        // flags (Redis 7.2+), no keyspace hit/miss counts and no expiry.
+        let extra = raw::REDISMODULE_OPEN_KEY_NOSTATS | raw::REDISMODULE_OPEN_KEY_NOEFFECTS;
+        // SAFETY: no arguments; absent before Redis 7.2.
+        let known = unsafe { raw::RedisModule_GetOpenKeyModesAll.map_or(0, |f| f()) } as u32;
+        let mode = raw::REDISMODULE_READ | raw::REDISMODULE_OPEN_KEY_NOTOUCH | (extra & known);
         // SAFETY: valid ctx and name; closed in Drop.
         let key = unsafe { open(ctx, rname.ptr, mode as c_int) }.cast::<RedisModuleKey>();
         (!key.is_null()).then_some(Key {

@@ -375,6 +375,49 @@ fn info_namespaces(flavor: Flavor) {
         ),
         (0, 0, 0)
     );
+    // Names longer than 1024 bytes are not registered (bounded memory).
+    let long = "n".repeat(1025);
+    ok(&mut c, &["DB.PUT", &long, "t", "1", "x"]);
+    ok(&mut c, &["DB.PUT", &long[..1024], "t", "1", "x"]);
+    let i = info(&mut c);
+    assert_eq!(info_u64(&i, "namespaces"), 1);
+    let shown = &namespaces(&i)[0];
+    assert_eq!(
+        shown.iter().find(|(k, _)| k == "name").unwrap().1,
+        format!("{}...", "n".repeat(128))
+    );
+}
+
+/// A replica learns its namespaces from the replicated writes.
+fn info_on_replica(flavor: Flavor) {
+    let primary = Server::start(Options::flavor(flavor));
+    let replica = Server::start(Options::flavor(flavor).arg([
+        "--replicaof",
+        "127.0.0.1",
+        &primary.port.to_string(),
+    ]));
+    let mut r = replica.conn();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let rep: String = t(&mut r, &["INFO", "replication"]).unwrap();
+        if rep.contains("master_link_status:up") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{rep}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let mut c = primary.conn();
+    ok(
+        &mut c,
+        &["DB.PUT", "{r}", "t", "1", "x", "t", "2", "y", "t", "3", "z"],
+    );
+    let _: i64 = t(&mut c, &["WAIT", "1", "5000"]).unwrap();
+    let i = info_until(&mut r, "the replica lists {r}", |i| {
+        ns_of(i, "{r}", 0).is_some_and(|n| num(&n, "latest_version") == 3)
+    });
+    let n = ns_of(&i, "{r}", 0).unwrap();
+    assert_eq!((num(&n, "records"), num(&n, "changes")), (3, 3));
+    assert!(num(&n, "last_write_ms") > 0);
 }
 
 /// Many namespaces: INFO itemizes the 10 largest, totals cover up to 1000
@@ -419,7 +462,7 @@ fn info_bounded(flavor: Flavor) {
     assert_eq!(info_u64(&i, "namespaces"), 1000);
 }
 
-on_both!(info_namespaces, info_bounded);
+on_both!(info_namespaces, info_bounded, info_on_replica);
 
 /// A server process started by a test, killed on drop; and a directory
 /// removed on drop.
