@@ -97,10 +97,7 @@ pub type LeadingOptions<'a> = (Option<Vec<Expect>>, Option<&'a [u8]>, &'a [&'a [
 /// multiple of `group` must start with options (today's calls are never
 /// read differently). Returns the conditions (one per record, when given),
 /// the token and the record arguments.
-pub fn leading_options<'a>(
-    args: &'a [&'a [u8]],
-    group: usize,
-) -> DbResult<LeadingOptions<'a>> {
+pub fn leading_options<'a>(args: &'a [&'a [u8]], group: usize) -> DbResult<LeadingOptions<'a>> {
     let (mut expect, mut token, mut rest) = (None, None, args);
     while !rest.len().is_multiple_of(group) {
         match rest {
