@@ -31,10 +31,13 @@ pub struct Config {
     pub cipher: Option<Cipher>,
     /// Retries of transient failures.
     pub retry: RetryPolicy,
-    /// Longest wait for a TCP (and TLS) connection.
+    /// Longest wait for a connection: TCP (and TLS) connect plus the
+    /// handshake (`AUTH`, `SELECT`, ...), and the longest an attempt waits
+    /// for the backend's shared connection to come up.
     pub connect_timeout: Duration,
-    /// Longest wait for a reply to an ordinary command. [`Backend::sync`]
-    /// streams use their own connection without this limit.
+    /// Longest wait for a reply to an ordinary command. A [`Backend::sync`]
+    /// stream waits [`Config::sync_block`] plus this margin for each
+    /// blocking `DB.SYNC` reply (see [`Config::sync_stall_timeout`]).
     ///
     /// [`Backend::sync`]: crate::Backend::sync
     pub response_timeout: Duration,
@@ -63,6 +66,35 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The deadline of every call of a [`Backend`](crate::Backend) (`get`,
+    /// `put`, `versions`, each page of `sync_latest`, ...): every call ends,
+    /// with its result or an error, within
+    ///
+    /// `max_attempts * (connect_timeout + response_timeout)
+    ///  + sum(min(initial_backoff * 2^(k-1), max_backoff) for k in 1..max_attempts)`
+    ///
+    /// however many calls are waiting. A call that reaches it fails with
+    /// [`Error::ExceededMaxRetries`](crate::Error::ExceededMaxRetries) (its
+    /// last failure is a timeout). With the defaults (5 attempts, 5 s + 5 s,
+    /// backoff 50 ms doubling to 2 s): 50.75 s.
+    pub fn call_timeout(&self) -> Duration {
+        let attempts = self.retry.max_attempts.max(1);
+        let per_attempt = self.connect_timeout.saturating_add(self.response_timeout);
+        let mut total = per_attempt.saturating_mul(attempts);
+        for k in 1..attempts {
+            total = total.saturating_add(self.retry.max_wait(k));
+        }
+        total
+    }
+
+    /// The longest a [`Backend::sync`](crate::Backend::sync) stream waits
+    /// for the reply of one blocking `DB.SYNC` before it declares the
+    /// connection dead and resumes on a new one: `sync_block +
+    /// response_timeout` (a live server always answers within `sync_block`).
+    pub fn sync_stall_timeout(&self) -> Duration {
+        self.sync_block.saturating_add(self.response_timeout)
+    }
+
     /// Sets [`Config::namespace`].
     pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
         self.namespace = namespace.into();
@@ -213,12 +245,16 @@ impl RetryPolicy {
     /// The wait after failed attempt number `attempt` (1-based): exponential,
     /// capped, with up to 25% random jitter subtracted.
     pub fn backoff(&self, attempt: u32) -> Duration {
-        let exp = attempt.saturating_sub(1).min(30);
-        let base = self
-            .initial_backoff
-            .saturating_mul(1u32 << exp)
-            .min(self.max_backoff);
         let jitter = rand::random_range(0.0..0.25);
-        base.mul_f64(1.0 - jitter)
+        self.max_wait(attempt).mul_f64(1.0 - jitter)
+    }
+
+    /// The longest [`RetryPolicy::backoff`] after attempt `attempt`:
+    /// `min(initial_backoff * 2^(attempt-1), max_backoff)`.
+    pub fn max_wait(&self, attempt: u32) -> Duration {
+        let exp = attempt.saturating_sub(1).min(30);
+        self.initial_backoff
+            .saturating_mul(1u32 << exp)
+            .min(self.max_backoff)
     }
 }

@@ -33,6 +33,7 @@ mod config;
 mod conn;
 mod error;
 mod filter;
+mod follower;
 mod record;
 mod reply;
 mod shared;
@@ -46,8 +47,10 @@ pub use cipher::{Cipher, KEY_LEN};
 pub use config::{ClientIdentity, Config, RetryPolicy, TlsConfig, DEFAULT_NAMESPACE};
 pub use error::{Error, Result};
 pub use filter::Filter;
+pub use follower::{FollowEvent, Follower};
 pub use record::{message_record, new_record, tombstone, RecordExt};
 pub use stream::RecordStream;
+pub use sync::SyncCursor;
 pub use write::WriteResult;
 
 /// Protobuf messages (`Record`, `Options`), wire-compatible with Pomerium's.
