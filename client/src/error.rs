@@ -201,3 +201,48 @@ pub(crate) fn is_transient(e: &RedisError) -> bool {
 pub(crate) fn needs_reconnect(e: &RedisError) -> bool {
     e.is_io_error() || e.is_connection_dropped() || e.is_timeout() || e.is_unrecoverable_error()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server_error(text: &str) -> RedisError {
+        let parsed = redis::parse_redis_value(format!("-{text}\r\n").as_bytes()).unwrap();
+        match parsed {
+            redis::Value::ServerError(e) => e.into(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn unknown_commands() {
+        let e = Error::from_redis(server_error(
+            "ERR unknown command 'DB.PUT', with args beginning with: '{ns}' 't' 'a' 'SECRET' ",
+        ));
+        assert!(matches!(&e, Error::ModuleNotLoaded(c) if c == "DB.PUT"), "{e:?}");
+        assert!(!format!("{e} {e:?}").contains("SECRET"));
+        let e = Error::from_redis(server_error(
+            "ERR unknown command 'FOO', with args beginning with: 'SECRET' ",
+        ));
+        assert!(matches!(e, Error::Redis(_)), "{e:?}");
+        let shown = format!("{e} {e:?}");
+        assert!(!shown.contains("SECRET") && shown.contains("FOO"), "{shown}");
+        assert_eq!(e.code(), Some("ERR"));
+    }
+
+    #[test]
+    fn typed_codes() {
+        assert!(matches!(
+            Error::from_redis(server_error("WRONGPASS invalid username-password pair")),
+            Error::Authentication(_)
+        ));
+        assert!(matches!(
+            Error::from_redis(server_error("NOAUTH Authentication required.")),
+            Error::Authentication(_)
+        ));
+        assert!(matches!(
+            Error::from_redis(server_error("TRIMMED changes after 3 were trimmed")),
+            Error::Trimmed(_)
+        ));
+    }
+}
