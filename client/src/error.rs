@@ -93,6 +93,16 @@ impl Error {
         if is_auth_failure(&e) {
             return Error::Authentication(e);
         }
+        // Inside MULTI/EXEC (EXECABORT), the queued commands' own errors.
+        if let Some(errors) = e.clone().into_server_errors() {
+            for (_, se) in errors.iter() {
+                if let Some(command) = unknown_command(se.details().unwrap_or_default()) {
+                    if command.to_ascii_uppercase().starts_with("DB.") {
+                        return Error::ModuleNotLoaded(command);
+                    }
+                }
+            }
+        }
         // A failed command inside MULTI/EXEC carries its code in the list of
         // server errors rather than in `code()`.
         let (code, detail) = match e.code() {
@@ -219,14 +229,20 @@ mod tests {
         let e = Error::from_redis(server_error(
             "ERR unknown command 'DB.PUT', with args beginning with: '{ns}' 't' 'a' 'SECRET' ",
         ));
-        assert!(matches!(&e, Error::ModuleNotLoaded(c) if c == "DB.PUT"), "{e:?}");
+        assert!(
+            matches!(&e, Error::ModuleNotLoaded(c) if c == "DB.PUT"),
+            "{e:?}"
+        );
         assert!(!format!("{e} {e:?}").contains("SECRET"));
         let e = Error::from_redis(server_error(
             "ERR unknown command 'FOO', with args beginning with: 'SECRET' ",
         ));
         assert!(matches!(e, Error::Redis(_)), "{e:?}");
         let shown = format!("{e} {e:?}");
-        assert!(!shown.contains("SECRET") && shown.contains("FOO"), "{shown}");
+        assert!(
+            !shown.contains("SECRET") && shown.contains("FOO"),
+            "{shown}"
+        );
         assert_eq!(e.code(), Some("ERR"));
     }
 

@@ -38,7 +38,10 @@ async fn feed_resumes_after_a_silent_connection_death() {
     let cfg = fault_config("silent");
     let writer = backend(&server, cfg.clone()).await;
     let reader = Backend::connect(&proxy.url(), cfg.clone()).await.unwrap();
-    writer.put(&mut [new_record("t", "first", "0")]).await.unwrap();
+    writer
+        .put(&mut [new_record("t", "first", "0")])
+        .await
+        .unwrap();
     let (cursor, _) = reader.snapshot(None, None).await.unwrap();
     let mut feed = reader.sync_from(None, cursor);
 
@@ -147,10 +150,7 @@ async fn calls_under_blackhole(callers: usize) {
         let (took, result) = t.await.unwrap();
         longest = longest.max(took);
         let err = result.unwrap_err();
-        assert!(
-            matches!(err, Error::ExceededMaxRetries { .. }),
-            "{err:?}"
-        );
+        assert!(matches!(err, Error::ExceededMaxRetries { .. }), "{err:?}");
     }
     println!(
         "{callers} callers: longest call {longest:?}, deadline {deadline:?}, {} connections",
@@ -216,8 +216,14 @@ async fn close_does_not_wait_for_calls_in_progress() {
         assert!(matches!(r, Err(Error::Closed)), "{r:?}");
         assert!(at.duration_since(start) < Duration::from_millis(200));
     }
-    assert!(next_within(&mut feed, 2).await.is_none(), "the follower ends");
-    assert!(closed_in < Duration::from_millis(50), "close took {closed_in:?}");
+    assert!(
+        next_within(&mut feed, 2).await.is_none(),
+        "the follower ends"
+    );
+    assert!(
+        closed_in < Duration::from_millis(50),
+        "close took {closed_in:?}"
+    );
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(proxy.accepted(), accepted, "nothing dials after close()");
 }
@@ -332,7 +338,10 @@ async fn refused_credentials_are_typed_and_not_retried_in_a_loop() {
     assert!(dials <= bound, "{dials} connections > {bound}");
 
     // Rotated back: the backend recovers by itself.
-    redis::cmd("AUTH").arg("new").query::<()>(&mut admin).unwrap();
+    redis::cmd("AUTH")
+        .arg("new")
+        .query::<()>(&mut admin)
+        .unwrap();
     redis::cmd("CONFIG")
         .arg("SET")
         .arg("requirepass")
@@ -361,9 +370,21 @@ async fn a_server_without_the_module_is_refused_at_connect() {
 
 #[tokio::test]
 async fn errors_never_echo_payloads() {
+    // The backend connects to a server with the module; then its address
+    // leads to one without (a failover to a misconfigured server).
     let server = Server::redis();
-    let db = backend(&server, config("echo")).await;
-    raw::<()>(&server, &[b"MODULE", b"UNLOAD", b"databroker"]).unwrap();
+    let plain = Server::start(Options {
+        module_args: None,
+        ..Options::default()
+    });
+    let proxy = Proxy::to(&server).await;
+    let db = Backend::connect(&proxy.url(), config("echo"))
+        .await
+        .unwrap();
+    proxy.set_upstream(std::net::SocketAddr::from(([127, 0, 0, 1], plain.port)));
+    proxy.set(Mode::Reset);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    proxy.set(Mode::Forward);
     let secret = "SECRET-PAYLOAD-bytes";
     let single = db
         .put(&mut [new_record("t", "a", secret)])
@@ -399,5 +420,9 @@ async fn a_connection_the_server_closed_is_replaced_at_once() {
         let took = start.elapsed();
         assert!(took < Duration::from_millis(500), "get took {took:?}");
     }
-    assert_eq!(db.connections_opened(), opened + 2, "one new connection each time");
+    assert_eq!(
+        db.connections_opened(),
+        opened + 2,
+        "one new connection each time"
+    );
 }

@@ -6,7 +6,7 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -50,6 +50,7 @@ pub struct Proxy {
     mode: Arc<watch::Sender<Setting>>,
     accepted: Arc<AtomicUsize>,
     next_id: Arc<AtomicU64>,
+    upstream: Arc<Mutex<SocketAddr>>,
     acceptor: JoinHandle<()>,
 }
 
@@ -62,9 +63,10 @@ impl Proxy {
         let mode = Arc::new(watch::Sender::new((Mode::Forward, 0)));
         let accepted = Arc::new(AtomicUsize::new(0));
         let next_id = Arc::new(AtomicU64::new(0));
+        let upstream = Arc::new(Mutex::new(upstream));
         let acceptor = tokio::spawn(accept_loop(
             listener,
-            upstream,
+            upstream.clone(),
             mode.clone(),
             accepted.clone(),
             next_id.clone(),
@@ -74,8 +76,15 @@ impl Proxy {
             mode,
             accepted,
             next_id,
+            upstream,
             acceptor,
         }
+    }
+
+    /// Sends new connections to another loopback address.
+    pub fn set_upstream(&self, upstream: SocketAddr) {
+        assert!(upstream.ip().is_loopback(), "loopback only");
+        *self.upstream.lock().unwrap() = upstream;
     }
 
     /// A proxy to a test server.
@@ -116,7 +125,7 @@ fn reset(stream: TcpStream) {
 
 async fn accept_loop(
     listener: TcpListener,
-    upstream: SocketAddr,
+    upstream: Arc<Mutex<SocketAddr>>,
     mode: Arc<watch::Sender<Setting>>,
     accepted: Arc<AtomicUsize>,
     next_id: Arc<AtomicU64>,
@@ -131,7 +140,8 @@ async fn accept_loop(
         match current {
             Mode::Reset | Mode::Refuse | Mode::Shutdown => reset(client),
             _ => {
-                tokio::spawn(pipe(id, client, upstream, mode.subscribe()));
+                let to = *upstream.lock().unwrap();
+                tokio::spawn(pipe(id, client, to, mode.subscribe()));
             }
         }
     }
