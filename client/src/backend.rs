@@ -78,9 +78,15 @@ impl Backend {
         let backend = Backend { shared };
         // One probe: connects (retrying transient failures) and checks that
         // the server has the module, so a server without it is refused here
-        // rather than at the first write.
-        backend.versions().await?;
-        Ok(backend)
+        // rather than at the first write. Other error replies (CROSSSLOT
+        // for an untagged namespace in a cluster, NOPERM, ...) come from
+        // the module or the server's checks: the module is there, and the
+        // calls that meet them will say so.
+        match backend.versions().await {
+            Ok(_) => Ok(backend),
+            Err(Error::Redis(e)) if e.code().is_some() => Ok(backend),
+            Err(e) => Err(e),
+        }
     }
 
     /// The namespace this backend works on.

@@ -11,6 +11,17 @@ use redis::{AsyncConnectionConfig, Client, Cmd, Pipeline, RedisFuture, RedisResu
 use crate::config::Config;
 use crate::error::{Error, Result};
 
+/// `url` without its credentials (`redis://user:pass@host` gives
+/// `redis://<credentials>@host`), for messages.
+pub(crate) fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme + 3 => {
+            format!("{}<credentials>{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}
+
 /// Where to connect: built once from the URL(s) and the [`Config`].
 #[derive(Clone)]
 pub(crate) enum Target {
@@ -34,7 +45,7 @@ impl Target {
             Some(tls) => Client::build_with_tls(url, tls.certificates()),
             None => Client::open(url),
         }
-        .map_err(|e| Error::Config(format!("{url}: {e}")))?;
+        .map_err(|e| Error::Config(format!("{}: {e}", redact(url))))?;
         Ok(Target::Single(Box::new(client)))
     }
 
@@ -56,7 +67,10 @@ impl Target {
         }
         let client = builder
             .build()
-            .map_err(|e| Error::Config(format!("{urls:?}: {e}")))?;
+            .map_err(|e| {
+                let urls: Vec<String> = urls.iter().map(|u| redact(u)).collect();
+                Error::Config(format!("{urls:?}: {e}"))
+            })?;
         Ok(Target::Cluster(Box::new(client)))
     }
 
