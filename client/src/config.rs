@@ -77,6 +77,13 @@ impl Config {
     /// [`Error::ExceededMaxRetries`](crate::Error::ExceededMaxRetries) (its
     /// last failure is a timeout). With the defaults (5 attempts, 5 s + 5 s,
     /// backoff 50 ms doubling to 2 s): 50.75 s.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use databroker_client::Config;
+    /// assert_eq!(Config::default().call_timeout(), Duration::from_millis(50_750));
+    /// assert_eq!(Config::default().sync_stall_timeout(), Duration::from_secs(15));
+    /// ```
     pub fn call_timeout(&self) -> Duration {
         let attempts = self.retry.max_attempts.max(1);
         let per_attempt = self.connect_timeout.saturating_add(self.response_timeout);

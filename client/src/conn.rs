@@ -65,12 +65,10 @@ impl Target {
         if let Some(tls) = &config.tls {
             builder = builder.certs(tls.certificates());
         }
-        let client = builder
-            .build()
-            .map_err(|e| {
-                let urls: Vec<String> = urls.iter().map(|u| redact(u)).collect();
-                Error::Config(format!("{urls:?}: {e}"))
-            })?;
+        let client = builder.build().map_err(|e| {
+            let urls: Vec<String> = urls.iter().map(|u| redact(u)).collect();
+            Error::Config(format!("{urls:?}: {e}"))
+        })?;
         Ok(Target::Cluster(Box::new(client)))
     }
 

@@ -120,6 +120,50 @@ async fn feed_resumes_after_a_silent_connection_death() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latency_below_the_timeouts_is_not_a_fault() {
+    let server = Server::redis();
+    let proxy = Proxy::to(&server).await;
+    let cfg = fault_config("latency");
+    let writer = backend(&server, cfg.clone()).await;
+    let db = Backend::connect(&proxy.url(), cfg).await.unwrap();
+    writer.put(&mut [new_record("t", "0", "0")]).await.unwrap();
+    let mut follower = db.follow(None);
+    let mut copy = std::collections::BTreeMap::new();
+    next_within(&mut follower, 5)
+        .await
+        .unwrap()
+        .unwrap()
+        .apply_to(&mut copy);
+    proxy.set(Mode::Latency(Duration::from_millis(150)));
+    let start = Instant::now();
+    db.put(&mut [new_record("t", "a", "1")]).await.unwrap();
+    assert!(
+        start.elapsed() >= Duration::from_millis(300),
+        "delayed both ways"
+    );
+    writer.put(&mut [new_record("t", "b", "2")]).await.unwrap();
+    for _ in 0..2 {
+        next_within(&mut follower, 5)
+            .await
+            .unwrap()
+            .unwrap()
+            .apply_to(&mut copy);
+    }
+    assert_eq!(copy.len(), 3);
+    // Blocking calls longer than the latency go on without a reconnect.
+    let opened = proxy.accepted();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    writer.put(&mut [new_record("t", "c", "3")]).await.unwrap();
+    next_within(&mut follower, 5)
+        .await
+        .unwrap()
+        .unwrap()
+        .apply_to(&mut copy);
+    assert_eq!(copy.len(), 4);
+    assert_eq!(proxy.accepted(), opened, "no reconnect under latency");
+}
+
 /// Runs `callers` concurrent calls against a blackholed server and checks
 /// that each ends within `Config::call_timeout`.
 async fn calls_under_blackhole(callers: usize) {
