@@ -219,13 +219,19 @@ impl TlsConfig {
 
 /// How transient failures are retried: up to `max_attempts` attempts in all,
 /// waiting `initial_backoff`, then twice as long each time (with jitter), at
-/// most `max_backoff`.
+/// most `max_backoff`; every call ends within [`Config::call_timeout`].
 ///
 /// Transient means: connection refused, reset or dropped, a timeout,
-/// `LOADING`, `BUSY`, `TRYAGAIN`, `CLUSTERDOWN`, `MASTERDOWN`. A failed
-/// connection is replaced before the next attempt. A write whose reply was
-/// lost (connection dropped or timed out after sending) may be applied twice
-/// when retried; the second application gets new versions.
+/// `LOADING`, `BUSY`, `TRYAGAIN`, `CLUSTERDOWN`, `MASTERDOWN`. Other
+/// failures (refused credentials, a missing module, `ERR`, ...) are returned
+/// at once. A write whose reply was lost (connection dropped or timed out
+/// after sending) may be applied twice when retried; the second application
+/// gets new versions.
+///
+/// The same backoff spaces connection attempts: all callers of a
+/// [`Backend`](crate::Backend) share one connection and one dial at a time;
+/// after the n-th failed dial in a row the next one waits `backoff(n)`. A
+/// connection that had worked and broke is replaced at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
     /// Attempts per call, the first one included (at least 1). When all fail,

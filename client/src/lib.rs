@@ -23,8 +23,11 @@
 //! Connections: [`Backend::connect`] takes `redis://`, `rediss://` (TLS, with
 //! [`TlsConfig`] for a custom CA and a client certificate) and unix socket
 //! URLs; [`Backend::connect_cluster`] takes the nodes of a Redis Cluster.
-//! Transient failures are retried per [`RetryPolicy`]. With a [`Cipher`],
-//! payloads are sealed with AES-256-GCM before they leave the client.
+//! Transient failures are retried per [`RetryPolicy`], and every call ends
+//! within [`Config::call_timeout`]. [`Backend::follow`] keeps a copy of the
+//! namespace converging to the server's (snapshot, feed, and a fresh
+//! snapshot whenever the feed cannot go on). With a [`Cipher`], payloads
+//! are sealed with AES-256-GCM before they leave the client.
 #![deny(missing_docs)]
 
 mod backend;
