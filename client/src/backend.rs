@@ -324,8 +324,8 @@ impl Backend {
 
     /// A follower of the namespace (of `record_type` only, when given)
     /// that keeps a copy of its records converging to the server's: it
-    /// takes a snapshot ([`FollowEvent::Snapshot`]: replace what you hold),
-    /// then follows the feed ([`FollowEvent::Change`]). When the feed cannot
+    /// takes a snapshot ([`FollowEvent::Snapshot`](crate::FollowEvent::Snapshot): replace what you hold),
+    /// then follows the feed ([`FollowEvent::Change`](crate::FollowEvent::Change)). When the feed cannot
     /// go on (`SERVERVERSION`: the namespace was recreated, e.g. after a
     /// restart without persistence, or rolled back; `TRIMMED`: the follower
     /// fell behind retention; any other error the feed does not retry), it
