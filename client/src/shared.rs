@@ -202,6 +202,11 @@ impl Shared {
         loop {
             let next = {
                 let mut state = self.state();
+                if self.is_closed() {
+                    // close() takes this lock after setting the flag: no
+                    // dial starts after it.
+                    return Acquired::Failed(timeout_error("the backend is closed"));
+                }
                 match &state.slot {
                     Slot::Ready(live) => Next::Have(live.clone()),
                     Slot::Dialing { dial, id } => Next::Join(dial.clone(), *id),
@@ -373,6 +378,9 @@ impl Shared {
                     }
                 },
             };
+            if self.is_closed() {
+                return Err(Error::Closed);
+            }
             if !is_transient(&failure) {
                 return Err(Error::from_redis(failure));
             }
