@@ -38,6 +38,8 @@ pub enum Cmd {
     Types,
     /// `DB.SYNCLATEST`
     SyncLatest,
+    /// `DB.CHECK`
+    Check,
 }
 
 impl Cmd {
@@ -54,6 +56,7 @@ impl Cmd {
             Cmd::SyncLatest => 8,
             Cmd::Versions => 9,
             Cmd::Types => 10,
+            Cmd::Check => 11,
         }
     }
 
@@ -89,6 +92,7 @@ pub fn config_env() -> Env {
         max_count: config::max_count(),
         oldest_change_us: None,
         cluster: false,
+        oom: false,
     }
 }
 
@@ -105,6 +109,9 @@ pub fn check_namespace(ctx: &Context, ns: Option<&[u8]>) -> DbResult<()> {
 fn run(ctx: &Context, cmd: Cmd, argv: &[&[u8]]) -> DbResult<Reply> {
     check_namespace(ctx, argv.first().copied())?;
     if cmd.writes() {
+        if let Some(e) = crate::memory_policy::refuse_write(ctx) {
+            return Err(e);
+        }
         crate::sync_cmd::bump_epoch();
     }
     let mut store = RedisStore::new(ctx);
@@ -113,6 +120,7 @@ fn run(ctx: &Context, cmd: Cmd, argv: &[&[u8]]) -> DbResult<Reply> {
         Env {
             oldest_change_us: oldest_change::get(ctx, ns),
             cluster: ctx.get_flags().contains(ContextFlags::CLUSTER),
+            oom: ctx.get_flags().contains(ContextFlags::OOM),
             ..current_env()
         }
     } else {
@@ -137,6 +145,7 @@ fn run(ctx: &Context, cmd: Cmd, argv: &[&[u8]]) -> DbResult<Reply> {
         Cmd::Versions => commands::versions::versions(s, argv),
         Cmd::Types => commands::versions::types(s, argv),
         Cmd::SyncLatest => commands::synclatest::run(s, env, argv),
+        Cmd::Check => commands::check::run(s, current_env(), argv),
     }
 }
 

@@ -7,12 +7,14 @@
 mod config;
 mod dispatch;
 mod key_specs;
+mod memory_policy;
 mod oldest_change;
 mod redis_store;
 mod reply;
 mod retention_timer;
 mod stats;
 mod sync_cmd;
+mod waiters;
 
 use redis_module::{configuration::ConfigurationFlags, redis_module};
 use redis_module::{Context, RedisString, Status};
@@ -38,7 +40,9 @@ fn init(ctx: &Context, _args: &[RedisString]) -> Status {
         unsafe { register(ctx.ctx, Some(stats::info_func)) };
     }
     key_specs::register(ctx);
+    memory_policy::watch(ctx);
     sync_cmd::subscribe(ctx);
+    waiters::subscribe(ctx);
     retention_timer::start(ctx);
     std::panic::set_hook(Box::new(|info| {
         log_warning(&format!(
@@ -82,16 +86,17 @@ redis_module! {
     init: init,
     commands: [
         ["db.put", handler!(Cmd::Put), "write deny-oom", 1, 1, 1, ""],
-        ["db.delete", handler!(Cmd::Delete), "write deny-oom", 1, 1, 1, ""],
+        ["db.delete", handler!(Cmd::Delete), "write", 1, 1, 1, ""],
         ["db.get", handler!(Cmd::Get), "readonly fast", 1, 1, 1, ""],
-        ["db.setoptions", handler!(Cmd::SetOptions), "write deny-oom", 1, 1, 1, ""],
+        ["db.setoptions", handler!(Cmd::SetOptions), "write", 1, 1, 1, ""],
         ["db.getoptions", handler!(Cmd::GetOptions), "readonly fast", 1, 1, 1, ""],
-        ["db.lease", handler!(Cmd::Lease), "write deny-oom fast", 1, 1, 1, ""],
+        ["db.lease", handler!(Cmd::Lease), "write fast", 1, 1, 1, ""],
         ["db.release", handler!(Cmd::Release), "write fast", 1, 1, 1, ""],
         ["db.versions", handler!(Cmd::Versions), "readonly fast", 1, 1, 1, ""],
         ["db.types", handler!(Cmd::Types), "readonly", 1, 1, 1, ""],
         ["db.sync", sync_cmd::db_sync, "readonly", 1, 1, 1, ""],
         ["db.synclatest", handler!(Cmd::SyncLatest), "readonly", 1, 1, 1, ""],
+        ["db.check", handler!(Cmd::Check), "readonly", 1, 1, 1, ""],
     ],
     configurations: [
         i64: [

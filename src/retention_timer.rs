@@ -34,6 +34,7 @@ fn tick(ctx: &Context, _: ()) {
 }
 
 fn step(ctx: &Context) {
+    crate::memory_policy::watch(ctx);
     let flags = ctx.get_flags();
     if !flags.contains(ContextFlags::MASTER) || flags.contains(ContextFlags::LOADING) {
         return;

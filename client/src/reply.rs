@@ -64,10 +64,11 @@ pub(crate) fn array(v: Value, what: &str) -> Result<Vec<Value>> {
     }
 }
 
-/// An array reply of exactly `N` elements.
+/// The first `N` elements of an array reply (newer servers may append more).
 pub(crate) fn tuple<const N: usize>(v: Value, what: &str) -> Result<[Value; N]> {
-    let items = array(v, what)?;
+    let mut items = array(v, what)?;
     let len = items.len();
+    items.truncate(N);
     items
         .try_into()
         .map_err(|_| Error::protocol(format!("{what}: expected {N} elements, got {len}")))

@@ -24,6 +24,11 @@ pub enum DbError {
     Corrupt(String),
     /// In cluster mode, the namespace has no hash tag.
     CrossSlot,
+    /// Used memory is above `maxmemory` and the command would grow it.
+    Oom,
+    /// The server is configured so that writes could be lost silently (an
+    /// evicting `maxmemory-policy`); the message names the setting.
+    Misconf(String),
 }
 
 impl DbError {
@@ -47,6 +52,8 @@ impl DbError {
             DbError::Conflict(_) => "CONFLICT",
             DbError::Corrupt(_) => "CORRUPT",
             DbError::CrossSlot => "CROSSSLOT",
+            DbError::Oom => "OOM",
+            DbError::Misconf(_) => "MISCONF",
         }
     }
 }
@@ -65,6 +72,11 @@ impl fmt::Display for DbError {
             DbError::Trimmed(m) => write!(f, "TRIMMED {m}"),
             DbError::Conflict(m) => write!(f, "CONFLICT {m}"),
             DbError::Corrupt(m) => write!(f, "CORRUPT {m}"),
+            DbError::Oom => write!(
+                f,
+                "OOM command not allowed when used memory > 'maxmemory' (deletes, lease renewals and releases, and capacity reductions still run)"
+            ),
+            DbError::Misconf(m) => write!(f, "MISCONF {m}"),
             DbError::CrossSlot => write!(
                 f,
                 "CROSSSLOT in cluster mode the namespace must contain a non-empty hash tag, like {{pomerium_v3}}"

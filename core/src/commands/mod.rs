@@ -5,6 +5,7 @@
 //! changes nothing.
 
 pub mod capacity;
+pub mod check;
 pub mod delete;
 pub mod get;
 pub mod lease;
@@ -43,6 +44,10 @@ pub struct Env {
     /// The server runs in cluster mode: writes keep the namespace's marker
     /// key (see [`crate::keys::Keys::marker`]).
     pub cluster: bool,
+    /// Used memory is above `maxmemory`: commands that would grow memory are
+    /// refused (`OOM`); deletes, lease renewals and releases, and capacity
+    /// reductions still run, so an operator can free memory through the module.
+    pub oom: bool,
 }
 
 impl Env {
@@ -55,6 +60,7 @@ impl Env {
             max_count: 10_000,
             oldest_change_us: None,
             cluster: false,
+            oom: false,
         }
     }
 }
@@ -65,6 +71,15 @@ pub fn expect_kind(store: &mut impl Store, key: &[u8], want: KeyKind) -> DbResul
         KeyKind::Missing => Ok(()),
         k if k == want => Ok(()),
         _ => Err(DbError::WrongType),
+    }
+}
+
+/// Fails with `OOM` when used memory is above `maxmemory` (for commands that grow memory).
+pub fn refuse_growth(env: &Env) -> DbResult<()> {
+    if env.oom {
+        Err(DbError::Oom)
+    } else {
+        Ok(())
     }
 }
 

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use prost_types::Any;
 
 use super::txn::{check_own, conflict, Txn, WriteStats};
-use super::{arity, capacity, Env};
+use super::{arity, capacity, refuse_growth, Env};
 use crate::args::parse_name;
 use crate::error::DbResult;
 use crate::keys::{record_field, Keys};
@@ -16,6 +16,7 @@ use crate::store::Store;
 /// Runs `DB.PUT`.
 pub fn run(store: &mut impl Store, env: Env, args: &[&[u8]]) -> DbResult<(Reply, WriteStats)> {
     arity(args.len() >= 4 && (args.len() - 1).is_multiple_of(3))?;
+    refuse_growth(&env)?;
     let keys = Keys::new(args[0]);
     let mut items = Vec::with_capacity((args.len() - 1) / 3);
     for t in args[1..].chunks_exact(3) {
