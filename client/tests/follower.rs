@@ -1,7 +1,8 @@
 //! `Backend::follow`: a copy of the namespace kept from a snapshot plus the
 //! feed converges to the server's records, also after the namespace was
-//! recreated (server restart without persistence) and after its history
-//! was trimmed while the follower was behind.
+//! recreated (server restart without persistence), after its history was
+//! trimmed while the follower was behind, and after a rollback that issued
+//! the same versions again (caught by the cursor's stamp).
 
 mod common;
 
@@ -224,4 +225,114 @@ async fn changes_held_by_the_snapshot_are_not_repeated() {
         event.apply_to(&mut copy);
     }
     busy.await.unwrap();
+}
+
+/// Rolls the server back to its last `SAVE` (as an RDB restore would).
+fn roll_back(server: &Server) {
+    raw::<()>(server, &[b"DEBUG", b"RELOAD", b"NOSAVE"]).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn converges_after_a_rollback_that_reissued_versions() {
+    use futures::StreamExt;
+    let server = Server::redis();
+    let cfg = follower_config("rollback");
+    let writer = backend(&server, cfg.clone()).await;
+    let reader = backend(&server, cfg).await;
+    for i in 1..=5 {
+        writer
+            .put(&mut [new_record("t", format!("a{i}"), "saved")])
+            .await
+            .unwrap();
+    }
+    raw::<()>(&server, &[b"SAVE"]).unwrap();
+    let mut follower = reader.follow(None);
+    let mut copy = Copy::new();
+    converge(&mut follower, &mut copy, &writer, 10).await;
+    writer
+        .put(&mut [
+            new_record("t", "x6", "lost"),
+            new_record("t", "x7", "lost"),
+            new_record("t", "x8", "lost"),
+        ])
+        .await
+        .unwrap();
+    // Take the changes up to version 8 and stop there, with no DB.SYNC in
+    // flight: the follower's cursor is (8, stamp of change 8).
+    loop {
+        let event = next_within(&mut follower, 5).await.unwrap().unwrap();
+        let version = match &event {
+            FollowEvent::Change(r) => r.version,
+            FollowEvent::Snapshot { .. } => 0,
+        };
+        event.apply_to(&mut copy);
+        if version == 8 {
+            break;
+        }
+    }
+    // The namespace goes back to version 5, then versions 6 to 9 are
+    // issued again for other changes: only the stamp tells them apart.
+    roll_back(&server);
+    for id in ["y6", "y7", "y8", "y9"] {
+        writer
+            .put(&mut [new_record("t", id, "after")])
+            .await
+            .unwrap();
+    }
+    let mut reports = Vec::new();
+    let start = Instant::now();
+    loop {
+        assert!(start.elapsed() < Duration::from_secs(10), "{reports:?}");
+        match tokio::time::timeout(Duration::from_millis(300), follower.next()).await {
+            Ok(Some(Ok(event))) => event.apply_to(&mut copy),
+            Ok(Some(Err(e))) => reports.push(e),
+            Ok(None) => panic!("ended"),
+            Err(_) => {
+                if payloads(&copy) == server_records(&writer).await {
+                    break;
+                }
+            }
+        }
+    }
+    assert!(
+        reports
+            .iter()
+            .any(|e| matches!(e, Error::InvalidServerVersion(m) if m.contains("rolled back"))),
+        "{reports:?}"
+    );
+    assert!(!copy.keys().any(|(_, id)| id.starts_with('x')));
+    assert_eq!(copy.len(), 9);
+}
+
+#[tokio::test]
+async fn sync_after_sync_latest_detects_a_rollback() {
+    use futures::StreamExt;
+    let server = Server::redis();
+    let db = backend(&server, follower_config("rollsync")).await;
+    for i in 1..=3 {
+        db.put(&mut [new_record("t", format!("a{i}"), "saved")])
+            .await
+            .unwrap();
+    }
+    raw::<()>(&server, &[b"SAVE"]).unwrap();
+    db.put(&mut [new_record("t", "x4", "lost")]).await.unwrap();
+    // Both ways of starting the feed present the snapshot's stamp.
+    let (sv, rv, mut pages) = db.sync_latest(None, None).await.unwrap();
+    while pages.next().await.is_some() {}
+    let (cursor, _) = db.snapshot(None, None).await.unwrap();
+    assert_eq!((cursor.server_version, cursor.record_version), (sv, rv));
+    assert_eq!(rv, 4);
+    assert_ne!(cursor.stamp, 0, "the server gives stamps");
+    roll_back(&server);
+    db.put(&mut [new_record("t", "y4", "after")]).await.unwrap();
+    db.put(&mut [new_record("t", "y5", "after")]).await.unwrap();
+    for mut feed in [db.sync(None, sv, rv), db.sync_from(None, cursor)] {
+        let err = next_within(&mut feed, 5).await.unwrap().unwrap_err();
+        assert!(matches!(err, Error::InvalidServerVersion(_)), "{err:?}");
+        assert!(next_within(&mut feed, 5).await.is_none());
+    }
+    // Without the stamp the version-5 change would look like a follow-up.
+    let mut blind = db.sync_from(None, databroker_client::SyncCursor { stamp: 0, ..cursor });
+    let r = next_within(&mut blind, 5).await.unwrap().unwrap();
+    assert_eq!((r.version, r.id.as_str()), (5, "y5"));
 }
