@@ -76,6 +76,13 @@ fn next_id() -> u64 {
     NEXT_ID.fetch_add(1, Ordering::Relaxed)
 }
 
+/// `wait` from now (far in the future for durations too long to add).
+fn later(wait: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(wait)
+        .unwrap_or_else(|| now + Duration::from_secs(10 * 365 * 86_400))
+}
+
 /// A timeout failure (transient).
 pub(crate) fn timeout_error(what: &'static str) -> RedisError {
     RedisError::from(std::io::Error::new(std::io::ErrorKind::TimedOut, what))
@@ -267,7 +274,7 @@ impl Shared {
                     state.streak = state.streak.saturating_add(1);
                     let wait = self.config.retry.backoff(state.streak);
                     state.slot = Slot::Idle {
-                        not_before: Instant::now() + wait,
+                        not_before: later(wait),
                         last: Some(e.clone()),
                     };
                 }
@@ -289,7 +296,7 @@ impl Shared {
                 Instant::now()
             } else {
                 state.streak = state.streak.saturating_add(1);
-                Instant::now() + self.config.retry.backoff(state.streak)
+                later(self.config.retry.backoff(state.streak))
             };
             state.slot = Slot::Idle {
                 not_before,
@@ -327,7 +334,7 @@ impl Shared {
         }
         let mut closed = self.closed();
         let attempts = AtomicU32::new(0);
-        let deadline = Instant::now() + self.config.call_timeout();
+        let deadline = later(self.config.call_timeout());
         let result = tokio::select! {
             r = self.with_retry(op, &attempts) => r,
             _ = closed.wait_for(|c| *c) => Err(Error::Closed),
@@ -358,7 +365,7 @@ impl Shared {
             attempt += 1;
             attempts.store(attempt, Ordering::Relaxed);
             let mut retry_at_once = false;
-            let failure = match self.acquire(Instant::now() + config.connect_timeout).await {
+            let failure = match self.acquire(later(config.connect_timeout)).await {
                 Acquired::Failed(e) => e,
                 Acquired::Conn(live) => match op(live.conn.clone()).await {
                     Ok(v) => {
