@@ -48,6 +48,13 @@ pub struct Config {
     pub sync_block: Duration,
     /// Records asked for per `DB.SYNC` / `DB.SYNCLATEST` call (`COUNT`).
     pub batch_size: u32,
+    /// TCP keepalive on connections to a single server (`redis://`,
+    /// `rediss://`): the kernel probes a connection idle this long, then
+    /// every this long, and drops it after 3 unanswered probes. `None`
+    /// leaves the system default (off). Dead connections are found by the
+    /// timeouts anyway; keepalive also keeps idle paths through NATs and
+    /// firewalls open.
+    pub tcp_keepalive: Option<Duration>,
 }
 
 impl Default for Config {
@@ -61,6 +68,7 @@ impl Default for Config {
             response_timeout: Duration::from_secs(5),
             sync_block: Duration::from_secs(10),
             batch_size: 500,
+            tcp_keepalive: Some(Duration::from_secs(30)),
         }
     }
 }
@@ -141,6 +149,12 @@ impl Config {
     /// Sets [`Config::sync_block`].
     pub fn sync_block(mut self, block: Duration) -> Self {
         self.sync_block = block;
+        self
+    }
+
+    /// Sets [`Config::tcp_keepalive`].
+    pub fn tcp_keepalive(mut self, idle: Option<Duration>) -> Self {
+        self.tcp_keepalive = idle;
         self
     }
 

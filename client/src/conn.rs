@@ -6,7 +6,11 @@ use std::time::Duration;
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::cluster::{ClusterClient, ClusterClientBuilder, ClusterConfig};
 use redis::cluster_async::ClusterConnection;
-use redis::{AsyncConnectionConfig, Client, Cmd, Pipeline, RedisFuture, RedisResult, Value};
+use redis::io::tcp::socket2;
+use redis::{
+    AsyncConnectionConfig, Client, Cmd, IntoConnectionInfo, Pipeline, RedisFuture, RedisResult,
+    Value,
+};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -41,11 +45,21 @@ pub(crate) enum Conn {
 impl Target {
     /// A single server at `url`.
     pub(crate) fn single(url: &str, config: &Config) -> Result<Target> {
-        let client = match &config.tls {
-            Some(tls) => Client::build_with_tls(url, tls.certificates()),
-            None => Client::open(url),
+        let bad = |e: redis::RedisError| Error::Config(format!("{}: {e}", redact(url)));
+        let mut info = url.into_connection_info().map_err(bad)?;
+        if let Some(idle) = config.tcp_keepalive.filter(|d| !d.is_zero()) {
+            let keepalive = socket2::TcpKeepalive::new()
+                .with_time(idle)
+                .with_interval(idle)
+                .with_retries(3);
+            let settings = info.tcp_settings().clone().set_keepalive(keepalive);
+            info = info.set_tcp_settings(settings);
         }
-        .map_err(|e| Error::Config(format!("{}: {e}", redact(url))))?;
+        let client = match &config.tls {
+            Some(tls) => Client::build_with_tls(info, tls.certificates()),
+            None => Client::open(info),
+        }
+        .map_err(bad)?;
         Ok(Target::Single(Box::new(client)))
     }
 
