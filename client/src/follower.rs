@@ -153,7 +153,18 @@ impl State {
                     // SERVERVERSION (recreated or rolled back), TRIMMED, or
                     // a failure the feed does not retry: start over.
                     let progressed = feed.replies > 0;
+                    let was_empty = feed.cursor().server_version == 0;
                     self.feed = None;
+                    if was_empty && matches!(e, Error::InvalidServerVersion(_)) {
+                        // The snapshot found a namespace never written; its
+                        // first write is no news worth an error.
+                        self.restarts = if progressed {
+                            1
+                        } else {
+                            self.restarts.saturating_add(1)
+                        };
+                        continue;
+                    }
                     self.restarts = if progressed {
                         1
                     } else {

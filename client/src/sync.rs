@@ -96,6 +96,11 @@ impl Follow {
         }
     }
 
+    /// Where the feed continues.
+    pub(crate) fn cursor(&self) -> SyncCursor {
+        self.cursor
+    }
+
     /// The next change; `Some(Err)` of a decryption failure goes on, any
     /// other error ends the feed (`None` after it).
     pub(crate) async fn next(&mut self) -> Option<Result<Record>> {

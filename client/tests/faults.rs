@@ -127,14 +127,21 @@ async fn latency_below_the_timeouts_is_not_a_fault() {
     let cfg = fault_config("latency");
     let writer = backend(&server, cfg.clone()).await;
     let db = Backend::connect(&proxy.url(), cfg).await.unwrap();
-    writer.put(&mut [new_record("t", "0", "0")]).await.unwrap();
-    let mut follower = db.follow(None);
+    let mut follower = db.follow(None); // on a namespace never written
     let mut copy = std::collections::BTreeMap::new();
     next_within(&mut follower, 5)
         .await
         .unwrap()
         .unwrap()
         .apply_to(&mut copy);
+    assert!(copy.is_empty());
+    writer.put(&mut [new_record("t", "0", "0")]).await.unwrap();
+    // The namespace's creation is no error: a new snapshot holds the record.
+    match next_within(&mut follower, 5).await.unwrap().unwrap() {
+        e @ databroker_client::FollowEvent::Snapshot { .. } => e.apply_to(&mut copy),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(copy.len(), 1);
     proxy.set(Mode::Latency(Duration::from_millis(150)));
     let start = Instant::now();
     db.put(&mut [new_record("t", "a", "1")]).await.unwrap();
