@@ -111,7 +111,7 @@ async fn feed_resumes_after_a_silent_connection_death() {
     );
     assert!(blackholed_at.is_some());
     assert!(
-        longest_silence <= bound + Duration::from_millis(700),
+        longest_silence <= bound + Duration::from_millis(1200),
         "the feed resumed after {longest_silence:?}, bound {bound:?}"
     );
     assert!(
@@ -208,7 +208,7 @@ async fn calls_under_blackhole(callers: usize) {
         proxy.accepted()
     );
     assert!(
-        longest <= deadline + Duration::from_millis(300),
+        longest <= deadline + Duration::from_millis(500),
         "{longest:?} > {deadline:?}"
     );
     // Dials were shared: far fewer connections than calls x attempts.
@@ -265,14 +265,14 @@ async fn close_does_not_wait_for_calls_in_progress() {
     for t in tasks {
         let (at, r) = t.await.unwrap();
         assert!(matches!(r, Err(Error::Closed)), "{r:?}");
-        assert!(at.duration_since(start) < Duration::from_millis(200));
+        assert!(at.duration_since(start) < Duration::from_millis(500));
     }
     assert!(
         next_within(&mut feed, 2).await.is_none(),
         "the follower ends"
     );
     assert!(
-        closed_in < Duration::from_millis(50),
+        closed_in < Duration::from_millis(200),
         "close took {closed_in:?}"
     );
     tokio::time::sleep(Duration::from_millis(600)).await;
