@@ -80,7 +80,9 @@ impl Error {
             Error::InvalidServerVersion(_) => Some("SERVERVERSION"),
             Error::Trimmed(_) => Some("TRIMMED"),
             Error::Conflict(_) => Some("CONFLICT"),
-            Error::Redis(e) | Error::ExceededMaxRetries { last: e, .. } => e.code(),
+            Error::Redis(e)
+            | Error::ExceededMaxRetries { last: e, .. }
+            | Error::Authentication(e) => e.code(),
             _ => None,
         }
     }
