@@ -131,10 +131,14 @@ impl Backend {
     }
 
     /// Writes `records` atomically, in order: puts, and deletions for records
-    /// whose `deleted_at` is set (see [`tombstone`](crate::tombstone)). A
-    /// batch with both is sent as `DB.PUT`/`DB.DELETE` runs inside one
-    /// MULTI/EXEC. Fills each record's `version` and `modified_at` (and
+    /// whose `deleted_at` is set (see [`tombstone`](crate::tombstone)), in one
+    /// `DB.WRITE`. Fills each record's `version` and `modified_at` (and
     /// `deleted_at` of deletions) and returns the server version.
+    ///
+    /// Every write carries a fresh idempotency token that retries reuse, so a
+    /// write whose reply was lost (connection reset, timeout) and that is
+    /// retried is applied at most once (within the server's
+    /// `databroker.token-ttl-ms`, 10 minutes by default).
     ///
     /// A record's `data.type_url` must be empty or its type (the module
     /// stores the type as the type URL); the payload is `data.value`,
@@ -143,7 +147,38 @@ impl Backend {
         if records.is_empty() {
             return Ok(self.versions().await?.server_version);
         }
-        write(&self.shared, records).await
+        write(&self.shared, records, None).await
+    }
+
+    /// [`put`](Self::put) with optimistic concurrency: `expected[i]` is the
+    /// version record `i` must have now (`Some(0)`: absent or deleted;
+    /// `None`: no condition). All conditions are checked before anything is
+    /// written; when one fails nothing is written and the call fails with
+    /// [`Error::VersionConflict`] listing the current versions. A safe
+    /// read-modify-write: `get` (version `v`, or 0 when absent), compute,
+    /// `put_if(&mut [new], &[Some(v)])`, and on `VersionConflict` read again:
+    ///
+    /// ```no_run
+    /// use databroker_client::{new_record, Backend, Error, RecordExt};
+    ///
+    /// async fn bump(db: &Backend) -> Result<(), Error> {
+    ///     loop {
+    ///         let current = db.get("counter", "visits").await?;
+    ///         let (version, n) = match &current {
+    ///             Some(r) => (r.version, String::from_utf8_lossy(r.payload()).parse().unwrap_or(0u64)),
+    ///             None => (0, 0),
+    ///         };
+    ///         let mut next = [new_record("counter", "visits", (n + 1).to_string())];
+    ///         match db.put_if(&mut next, &[Some(version)]).await {
+    ///             Ok(_) => return Ok(()),
+    ///             Err(Error::VersionConflict { .. }) => continue, // read again
+    ///             Err(e) => return Err(e),
+    ///         }
+    ///     }
+    /// }
+    /// ```
+    pub async fn put_if(&self, records: &mut [Record], expected: &[Option<u64>]) -> Result<u64> {
+        write(&self.shared, records, Some(expected)).await
     }
 
     /// Deletes the records `(type, id)` in order, atomically (a tombstone is
@@ -158,7 +193,7 @@ impl Backend {
         if records.is_empty() {
             return Err(Error::InvalidArgument("nothing to delete".to_string()));
         }
-        let server_version = write(&self.shared, &mut records).await?;
+        let server_version = write(&self.shared, &mut records, None).await?;
         Ok(WriteResult {
             server_version,
             modified_at: records[0].modified_at.unwrap_or_default(),

@@ -239,8 +239,9 @@ impl TlsConfig {
 /// `LOADING`, `BUSY`, `TRYAGAIN`, `CLUSTERDOWN`, `MASTERDOWN`. Other
 /// failures (refused credentials, a missing module, `ERR`, ...) are returned
 /// at once. A write whose reply was lost (connection dropped or timed out
-/// after sending) may be applied twice when retried; the second application
-/// gets new versions.
+/// after sending) is retried with the same idempotency token, so the server
+/// applies it once and answers the retry with the original reply (within its
+/// `databroker.token-ttl-ms`, 10 minutes by default).
 ///
 /// The same backoff spaces connection attempts: all callers of a
 /// [`Backend`](crate::Backend) share one connection and one dial at a time;

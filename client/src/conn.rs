@@ -117,19 +117,17 @@ impl Target {
     }
 }
 
-/// One request: a command or a pipeline (possibly MULTI/EXEC).
+/// One request: a command.
 #[derive(Clone, Copy)]
 pub(crate) enum Request<'a> {
     Cmd(&'a Cmd),
-    Pipe(&'a Pipeline),
 }
 
 impl Request<'_> {
-    /// Runs the request on `conn`; a pipeline's replies come as an array.
+    /// Runs the request on `conn`.
     pub(crate) async fn run(self, conn: &mut Conn) -> RedisResult<Value> {
         match self {
             Request::Cmd(cmd) => cmd.query_async(conn).await,
-            Request::Pipe(pipe) => pipe.query_async(conn).await,
         }
     }
 }

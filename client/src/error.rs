@@ -29,6 +29,13 @@ pub enum Error {
     /// (a type containing `/` made the field ambiguous).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A conditional write ([`Backend::put_if`](crate::Backend::put_if))
+    /// found other versions than expected and wrote nothing.
+    #[error("version conflict: current versions {current:?}")]
+    VersionConflict {
+        /// The current version of each record of the call, in order (0: absent).
+        current: Vec<u64>,
+    },
     /// A payload did not open: tampered, moved to another record, sealed with
     /// a key this client does not have, or not sealed at all.
     #[error("cannot decrypt {record_type}/{id}: {reason}")]
@@ -79,7 +86,7 @@ impl Error {
         match self {
             Error::InvalidServerVersion(_) => Some("SERVERVERSION"),
             Error::Trimmed(_) => Some("TRIMMED"),
-            Error::Conflict(_) => Some("CONFLICT"),
+            Error::Conflict(_) | Error::VersionConflict { .. } => Some("CONFLICT"),
             Error::Redis(e)
             | Error::ExceededMaxRetries { last: e, .. }
             | Error::Authentication(e) => e.code(),
@@ -136,7 +143,10 @@ impl Error {
         match code.as_str() {
             "SERVERVERSION" => Error::InvalidServerVersion(detail),
             "TRIMMED" => Error::Trimmed(detail),
-            "CONFLICT" => Error::Conflict(detail),
+            "CONFLICT" => match version_conflict(&detail) {
+                Some(current) => Error::VersionConflict { current },
+                None => Error::Conflict(detail),
+            },
             "NOAUTH" | "WRONGPASS" => Error::Authentication(e),
             _ => Error::Redis(scrub(e)),
         }
@@ -145,6 +155,13 @@ impl Error {
     pub(crate) fn protocol(what: impl Into<String>) -> Error {
         Error::Protocol(what.into())
     }
+}
+
+/// The current versions of `CONFLICT IF failed: current versions 3,0 (expected ...)`.
+pub(crate) fn version_conflict(detail: &str) -> Option<Vec<u64>> {
+    let rest = detail.strip_prefix("IF failed: current versions ")?;
+    let list = rest.split(' ').next()?;
+    list.split(',').map(|v| v.parse().ok()).collect()
 }
 
 /// The command named by a server's `unknown command '<name>', with args

@@ -35,6 +35,9 @@ pub enum Mode {
     /// Stops forwarding on the connections that exist now (silently, as in
     /// `Blackhole`); connections opened afterwards work.
     BlackholeExisting,
+    /// Forwards requests, but resets a connection instead of forwarding a
+    /// reply: the server processed the command and the client never hears.
+    LoseReplies,
     /// Internal: the proxy was dropped.
     Shutdown,
 }
@@ -202,6 +205,9 @@ async fn pipe(id: u64, client: TcpStream, upstream: SocketAddr, mut rx: watch::R
                 continue;
             }
         };
+        if !to_server && rx.borrow().0 == Mode::LoseReplies {
+            break;
+        }
         match gate(id, &mut rx).await {
             Gate::Close => break,
             Gate::Pass(delay) => {
