@@ -186,18 +186,6 @@ fn retried_write_with_lost_reply_applies_once(flavor: Flavor) {
     assert_eq!(last_version(&mut c), 2);
 }
 
-fn wait_link_up(replica: &Server) {
-    let mut c = replica.conn();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let info: String = t(&mut c, &["INFO", "replication"]).unwrap();
-        if info.contains("master_link_status:up") {
-            return;
-        }
-        assert!(Instant::now() < deadline, "replica did not sync: {info}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 fn replicas_and_aof_agree(flavor: Flavor) {
     let mut primary = Server::start(Options::flavor(flavor).arg([
