@@ -40,6 +40,8 @@ pub enum Cmd {
     SyncLatest,
     /// `DB.CHECK`
     Check,
+    /// `DB.WRITE`
+    Write,
 }
 
 impl Cmd {
@@ -57,13 +59,14 @@ impl Cmd {
             Cmd::Versions => 9,
             Cmd::Types => 10,
             Cmd::Check => 11,
+            Cmd::Write => 12,
         }
     }
 
     fn writes(self) -> bool {
         matches!(
             self,
-            Cmd::Put | Cmd::Delete | Cmd::SetOptions | Cmd::Lease | Cmd::Release
+            Cmd::Put | Cmd::Delete | Cmd::Write | Cmd::SetOptions | Cmd::Lease | Cmd::Release
         )
     }
 }
@@ -90,6 +93,7 @@ pub fn config_env() -> Env {
         random: 0,
         changes_ttl_ms: config::changes_ttl_ms(),
         max_count: config::max_count(),
+        token_ttl_ms: config::token_ttl_ms(),
         oldest_change_us: None,
         cluster: false,
         oom: false,
@@ -138,6 +142,7 @@ fn run(ctx: &Context, cmd: Cmd, argv: &[&[u8]]) -> DbResult<Reply> {
     match cmd {
         Cmd::Put => written(commands::put::run(s, env, argv)),
         Cmd::Delete => written(commands::delete::run(s, env, argv)),
+        Cmd::Write => written(commands::write::run(s, env, argv)),
         Cmd::SetOptions => written(commands::options::set(s, env, argv)),
         Cmd::Get => commands::get::run(s, argv),
         Cmd::GetOptions => commands::options::get(s, argv),

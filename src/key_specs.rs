@@ -11,7 +11,7 @@ use std::ptr;
 use redis_module::{raw, Context};
 
 /// (command, minimum arity including the command name, read-only).
-const COMMANDS: [(&str, c_int, bool); 12] = [
+const COMMANDS: [(&str, c_int, bool); 13] = [
     ("db.put", -5, false),
     ("db.delete", -4, false),
     ("db.get", -4, true),
@@ -24,6 +24,7 @@ const COMMANDS: [(&str, c_int, bool); 12] = [
     ("db.versions", 2, true),
     ("db.types", 2, true),
     ("db.check", 2, true),
+    ("db.write", -5, false),
 ];
 
 fn key_spec(read_only: bool) -> raw::RedisModuleCommandKeySpec {

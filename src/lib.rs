@@ -100,11 +100,13 @@ redis_module! {
         ["db.sync", sync_cmd::db_sync, "readonly", 1, 1, 1, ""],
         ["db.synclatest", handler!(Cmd::SyncLatest), "readonly", 1, 1, 1, ""],
         ["db.check", handler!(Cmd::Check), "readonly", 1, 1, 1, ""],
+        ["db.write", handler!(Cmd::Write), "write", 1, 1, 1, ""],
     ],
     configurations: [
         i64: [
             ["changes-ttl-ms", &config::CHANGES_TTL_MS, config::DEFAULT_CHANGES_TTL_MS, 0, i64::MAX, ConfigurationFlags::DEFAULT, None],
             ["max-count", &config::MAX_COUNT, config::DEFAULT_MAX_COUNT, 1, 1_000_000, ConfigurationFlags::DEFAULT, None],
+            ["token-ttl-ms", &config::TOKEN_TTL_MS, config::DEFAULT_TOKEN_TTL_MS, 1, 1 << 40, ConfigurationFlags::DEFAULT, None],
         ],
         string: [],
         bool: [],

@@ -54,7 +54,7 @@ pub static REFUSED_EVICTION: Counter = Counter::new();
 pub static CALLS: [Counter; COMMAND_NAMES.len()] = [const { Counter::new() }; COMMAND_NAMES.len()];
 
 /// The module's commands (lowercase, as INFO reports them).
-pub const COMMAND_NAMES: [&str; 12] = [
+pub const COMMAND_NAMES: [&str; 13] = [
     "put",
     "delete",
     "get",
@@ -67,6 +67,7 @@ pub const COMMAND_NAMES: [&str; 12] = [
     "versions",
     "types",
     "check",
+    "write",
 ];
 
 /// Adds a committed write's counts.

@@ -108,6 +108,13 @@ impl Keys {
         k
     }
 
+    /// `<ns>.token.<token>` (string: a remembered write, with an expiry).
+    pub fn token(&self, token: &[u8]) -> Vec<u8> {
+        let mut k = join(&self.ns, b".token.");
+        k.extend_from_slice(token);
+        k
+    }
+
     /// `<ns>.record_types` (set).
     pub fn record_types(&self) -> &[u8] {
         self.name(&self.record_types, b".record_types")

@@ -17,12 +17,16 @@ pub mod sync;
 pub mod synclatest;
 pub mod txn;
 pub mod versions;
+pub mod write;
 
 #[cfg(test)]
 mod tests;
 
 use crate::error::{DbError, DbResult};
 use crate::store::{KeyKind, Store};
+
+/// Default `token-ttl-ms`: 10 minutes.
+pub const DEFAULT_TOKEN_TTL_MS: u64 = 600_000;
 
 /// What a command may need from outside the keyspace: the clock, randomness
 /// and configuration. Read once per command, so a command is deterministic
@@ -48,6 +52,8 @@ pub struct Env {
     /// refused (`OOM`); deletes, lease renewals and releases, and capacity
     /// reductions still run, so an operator can free memory through the module.
     pub oom: bool,
+    /// `databroker.token-ttl-ms`: how long a write's idempotency token is remembered.
+    pub token_ttl_ms: u64,
 }
 
 impl Env {
@@ -61,6 +67,7 @@ impl Env {
             oldest_change_us: None,
             cluster: false,
             oom: false,
+            token_ttl_ms: DEFAULT_TOKEN_TTL_MS,
         }
     }
 }

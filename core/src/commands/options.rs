@@ -1,6 +1,6 @@
 //! `DB.SETOPTIONS <ns> <type> [CAPACITY <n>]` and `DB.GETOPTIONS <ns> <type>`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use prost::Message;
 
@@ -44,7 +44,15 @@ pub fn set(store: &mut impl Store, env: Env, args: &[&[u8]]) -> DbResult<(Reply,
         }
     }
     if let Some(c) = cap {
-        capacity::enforce(store, &mut txn, rtype, c, &BTreeMap::new(), 0.0)?;
+        capacity::enforce(
+            store,
+            &mut txn,
+            rtype,
+            c,
+            &BTreeMap::new(),
+            &BTreeSet::new(),
+            0.0,
+        )?;
         txn.set_options(rtype, Some(Options { capacity: Some(c) }.encode_to_vec()));
     } else if store.hget(keys.options(), rtype.as_bytes()).is_some() {
         txn.set_options(rtype, None);
