@@ -2,7 +2,7 @@
 //! the command path and little at INFO time.
 //!
 //! A bounded registry remembers the namespaces this process has seen, by
-//! (database, namespace): written (`DB.PUT`, `DB.DELETE`, `DB.SETOPTIONS`, or
+//! (database, namespace): written (`DB.PUT`, `DB.DELETE`, `DB.WRITE`, `DB.SETOPTIONS`, or
 //! the replicated write on a replica), trimmed or found by the retention
 //! timer's walk of database 0 (so existing namespaces appear after a restart),
 //! or waited on by a blocking `DB.SYNC`. Each hook is one hash-map update and
