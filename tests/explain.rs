@@ -396,16 +396,8 @@ fn info_on_replica(flavor: Flavor) {
         "127.0.0.1",
         &primary.port.to_string(),
     ]));
+    wait_link_up(&replica);
     let mut r = replica.conn();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let rep: String = t(&mut r, &["INFO", "replication"]).unwrap();
-        if rep.contains("master_link_status:up") {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "{rep}");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
     let mut c = primary.conn();
     ok(
         &mut c,
