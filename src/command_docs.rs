@@ -140,6 +140,11 @@ const OPT_COUNT: Arg = integer("count")
     .optional()
     .about("records per call: default 100, at most databroker.max-count");
 
+const OP_IF: Arg = integer("version")
+    .token("IF")
+    .optional()
+    .about("the record's current version must be this (0: absent or deleted)");
+
 /// Every `DB.*` command.
 pub static DOCS: &[Doc] = &[
     Doc {
@@ -148,7 +153,35 @@ pub static DOCS: &[Doc] = &[
         complexity: "O(N log(C)) for N records written and C changes retained, plus the same per record evicted by capacity and per change trimmed by retention (at most 256).",
         args: &[
             NS,
+            string("versions")
+                .token("IF")
+                .optional()
+                .about("one expected version per record, comma-separated: v, 0 (absent) or * (any); all or nothing"),
+            string("token")
+                .token("TOKEN")
+                .optional()
+                .about("idempotency token: the same token again answers the original reply"),
             block("record", &[TYPE, ID, string("payload").about("any bytes")]).multiple(),
+        ],
+    },
+    Doc {
+        name: "db.write",
+        summary: "Applies puts and deletes in order in one atomic step, each optionally conditional, with an optional idempotency token.",
+        complexity: "O(N log(C)) for N records written or deleted and C changes retained, plus the same per record evicted by capacity and per change trimmed by retention (at most 256).",
+        args: &[
+            NS,
+            string("token")
+                .token("TOKEN")
+                .optional()
+                .about("idempotency token: the same token again answers the original reply"),
+            oneof(
+                "operation",
+                &[
+                    block("put", &[TYPE, ID, string("payload"), OP_IF]).token("PUT"),
+                    block("del", &[TYPE, ID, OP_IF]).token("DEL"),
+                ],
+            )
+            .multiple(),
         ],
     },
     Doc {

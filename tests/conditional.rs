@@ -186,7 +186,6 @@ fn retried_write_with_lost_reply_applies_once(flavor: Flavor) {
     assert_eq!(last_version(&mut c), 2);
 }
 
-
 fn replicas_and_aof_agree(flavor: Flavor) {
     let mut primary = Server::start(Options::flavor(flavor).arg([
         "--appendonly",

@@ -58,7 +58,7 @@ fn docs(c: &mut redis::Connection, name: &str) -> Value {
     all[0].1.clone()
 }
 
-const COMMANDS: [&str; 12] = [
+const COMMANDS: [&str; 13] = [
     "db.put",
     "db.delete",
     "db.get",
@@ -71,6 +71,7 @@ const COMMANDS: [&str; 12] = [
     "db.versions",
     "db.types",
     "db.check",
+    "db.write",
 ];
 
 fn command_docs(flavor: Flavor) {
@@ -97,10 +98,24 @@ fn command_docs(flavor: Flavor) {
     assert!(get_text(&d, "summary").contains("Writes records atomically"));
     let args = arguments(&d);
     let names: Vec<String> = args.iter().map(|a| get_text(a, "name")).collect();
-    assert_eq!(names, ["ns", "record"]);
-    assert_eq!(get_text(&args[1], "type"), "block");
-    assert_eq!(flags(&args[1]), ["multiple"]);
-    let sub: Vec<(String, String)> = arguments(&args[1])
+    assert_eq!(names, ["ns", "versions", "token", "record"]);
+    assert_eq!(text(&get(&args[1], "token").unwrap()), "IF");
+    assert_eq!(text(&get(&args[2], "token").unwrap()), "TOKEN");
+    assert_eq!(flags(&args[1]), ["optional"]);
+    assert_eq!(get_text(&args[3], "type"), "block");
+    assert_eq!(flags(&args[3]), ["multiple"]);
+    // DB.WRITE: an optional token, then PUT/DEL operations with their own IF.
+    let w = docs(&mut c, "DB.WRITE");
+    let wargs = arguments(&w);
+    let wnames: Vec<String> = wargs.iter().map(|a| get_text(a, "name")).collect();
+    assert_eq!(wnames, ["ns", "token", "operation"]);
+    assert_eq!(get_text(&wargs[2], "type"), "oneof");
+    let ops: Vec<String> = arguments(&wargs[2])
+        .iter()
+        .map(|a| text(&get(a, "token").unwrap()))
+        .collect();
+    assert_eq!(ops, ["PUT", "DEL"]);
+    let sub: Vec<(String, String)> = arguments(&args[3])
         .iter()
         .map(|a| (get_text(a, "name"), get_text(a, "type")))
         .collect();
@@ -696,7 +711,9 @@ fn redis_cli_hints() {
     let text = String::from_utf8_lossy(&out.stdout);
     let (help, hints) = text.split_once("HINT1:").expect("script output");
     assert!(
-        help.contains("DB.PUT") && help.contains("ns type id payload [type id payload ...]"),
+        help.contains("DB.PUT")
+            && help
+                .contains("ns [IF versions] [TOKEN token] type id payload [type id payload ...]"),
         "{help}"
     );
     assert!(help.contains("Writes records atomically"), "{help}");

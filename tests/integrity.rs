@@ -359,7 +359,6 @@ fn rollback_truncated_aof(flavor: Flavor) {
     assert_eq!(sync(&mut c, &sv, after, stamp), Ok((after, stamp, 0)));
 }
 
-
 fn rollback_failover_to_lagging_replica(flavor: Flavor) {
     let primary = Server::start(Options::flavor(flavor));
     let replica = Server::start(Options::flavor(flavor));

@@ -14,7 +14,6 @@ use redis::{Connection, Value};
 
 const NS: &str = "{rep}";
 
-
 fn mixed_writes(c: &mut Connection, seed: u64, ops: usize) {
     let mut rng = StdRng::seed_from_u64(seed);
     for i in 0..ops {

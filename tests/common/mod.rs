@@ -14,7 +14,10 @@ pub fn wait_link_up(replica: &Server) {
         if info.contains("master_link_status:up") {
             return;
         }
-        assert!(std::time::Instant::now() < deadline, "replica did not sync: {info}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "replica did not sync: {info}"
+        );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
