@@ -15,6 +15,8 @@ use std::os::raw::c_int;
 
 use databroker_core::commands::access::{touched, Access};
 use databroker_core::record::show;
+use databroker_core::store::{KeyKind, Store};
+use databroker_core::Keys;
 use databroker_core::{DbError, DbResult};
 use redis_module::raw;
 use redis_module::{Context, ContextFlags};
@@ -102,7 +104,19 @@ pub fn check(
         return Ok(());
     };
     let cluster = flags.contains(ContextFlags::CLUSTER);
-    for (key, access) in touched(command, args, cluster) {
+    let mut keys = touched(command, args, cluster);
+    if command == "check" {
+        // DB.CHECK also reads the per-type set of every type the namespace lists.
+        if let Some(&ns) = args.first() {
+            let names = Keys::new(ns);
+            if store.kind(names.record_types()) == KeyKind::Set {
+                for t in store.smembers(names.record_types()) {
+                    keys.push((names.type_changes(&t), Access::Read));
+                }
+            }
+        }
+    }
+    for (key, access) in keys {
         let (flags, what) = match access {
             Access::Read => (raw::REDISMODULE_CMD_KEY_ACCESS, "read"),
             Access::ReadWrite => (
@@ -133,7 +147,7 @@ pub fn check_woken_sync(ctx: &Context, argv: &[redis_module::RedisString]) -> Db
 }
 
 /// (command, ACL categories) of every command.
-const CATEGORIES: [(&str, &str); 11] = [
+const CATEGORIES: [(&str, &str); 13] = [
     ("db.put", "write slow"),
     ("db.delete", "write slow"),
     ("db.get", "read fast"),
@@ -145,6 +159,8 @@ const CATEGORIES: [(&str, &str); 11] = [
     ("db.synclatest", "read slow"),
     ("db.versions", "read fast"),
     ("db.types", "read slow"),
+    ("db.check", "read slow"),
+    ("db.write", "write slow"),
 ];
 
 /// The module's own ACL category (where the server can add one).

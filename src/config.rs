@@ -11,6 +11,11 @@ pub static MAX_COUNT: AtomicI64 = AtomicI64::new(DEFAULT_MAX_COUNT);
 /// `databroker.max-records-per-call`: the most records one write may name or evict.
 pub static MAX_RECORDS_PER_CALL: AtomicI64 = AtomicI64::new(DEFAULT_MAX_RECORDS_PER_CALL);
 
+/// `databroker.token-ttl-ms`: how long a write's idempotency token is remembered.
+pub static TOKEN_TTL_MS: AtomicI64 = AtomicI64::new(DEFAULT_TOKEN_TTL_MS);
+/// Default `token-ttl-ms`.
+pub const DEFAULT_TOKEN_TTL_MS: i64 = databroker_core::commands::DEFAULT_TOKEN_TTL_MS as i64;
+
 /// Default retention: 24 hours.
 pub const DEFAULT_CHANGES_TTL_MS: i64 = 86_400_000;
 /// Default `max-count`.
@@ -20,10 +25,11 @@ pub const DEFAULT_MAX_RECORDS_PER_CALL: i64 =
     databroker_core::commands::DEFAULT_MAX_RECORDS_PER_CALL as i64;
 
 /// Every config: (name, min, max), the same ranges as `CONFIG SET`.
-pub const RANGES: [(&str, i64, i64); 3] = [
+pub const RANGES: [(&str, i64, i64); 4] = [
     ("changes-ttl-ms", 0, i64::MAX),
     ("max-count", 1, 1_000_000),
     ("max-records-per-call", 1, 1_000_000),
+    ("token-ttl-ms", 1, 1 << 40),
 ];
 
 /// Current `changes-ttl-ms`.
@@ -76,4 +82,9 @@ fn check_pairs(args: &[&[u8]]) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Current `token-ttl-ms`.
+pub fn token_ttl_ms() -> u64 {
+    TOKEN_TTL_MS.load(Ordering::Relaxed).max(1) as u64
 }

@@ -38,6 +38,10 @@ pub enum Cmd {
     Types,
     /// `DB.SYNCLATEST`
     SyncLatest,
+    /// `DB.CHECK`
+    Check,
+    /// `DB.WRITE`
+    Write,
 }
 
 impl Cmd {
@@ -54,6 +58,8 @@ impl Cmd {
             Cmd::SyncLatest => 8,
             Cmd::Versions => 9,
             Cmd::Types => 10,
+            Cmd::Check => 11,
+            Cmd::Write => 12,
         }
     }
 
@@ -65,7 +71,7 @@ impl Cmd {
     fn writes(self) -> bool {
         matches!(
             self,
-            Cmd::Put | Cmd::Delete | Cmd::SetOptions | Cmd::Lease | Cmd::Release
+            Cmd::Put | Cmd::Delete | Cmd::Write | Cmd::SetOptions | Cmd::Lease | Cmd::Release
         )
     }
 }
@@ -93,8 +99,10 @@ pub fn config_env() -> Env {
         changes_ttl_ms: config::changes_ttl_ms(),
         max_count: config::max_count(),
         max_records_per_call: config::max_records_per_call(),
+        token_ttl_ms: config::token_ttl_ms(),
         oldest_change_us: None,
         cluster: false,
+        oom: false,
     }
 }
 
@@ -114,6 +122,9 @@ fn run(ctx: &Context, cmd: Cmd, argv: &[&[u8]]) -> DbResult<Reply> {
     let mut store = RedisStore::new(ctx);
     crate::acl::check(ctx, &mut store, cmd.name(), argv)?;
     if cmd.writes() {
+        if let Some(e) = crate::memory_policy::refuse_write(ctx) {
+            return Err(e);
+        }
         crate::sync_cmd::bump_epoch();
     }
     let ns = argv.first().copied().unwrap_or_default();
@@ -121,6 +132,7 @@ fn run(ctx: &Context, cmd: Cmd, argv: &[&[u8]]) -> DbResult<Reply> {
         Env {
             oldest_change_us: oldest_change::get(ctx, ns),
             cluster: ctx.get_flags().contains(ContextFlags::CLUSTER),
+            oom: ctx.get_flags().contains(ContextFlags::OOM),
             ..current_env()
         }
     } else {
@@ -131,12 +143,14 @@ fn run(ctx: &Context, cmd: Cmd, argv: &[&[u8]]) -> DbResult<Reply> {
         r.map(|(reply, w)| {
             stats::record_write(w);
             oldest_change::set(ctx, ns, w.oldest_change_us);
+            crate::namespaces::wrote(ctx, ns, w.trimmed);
             reply
         })
     };
     match cmd {
         Cmd::Put => written(commands::put::run(s, env, argv)),
         Cmd::Delete => written(commands::delete::run(s, env, argv)),
+        Cmd::Write => written(commands::write::run(s, env, argv)),
         Cmd::SetOptions => written(commands::options::set(s, env, argv)),
         Cmd::Get => commands::get::run(s, argv),
         Cmd::GetOptions => commands::options::get(s, argv),
@@ -145,6 +159,7 @@ fn run(ctx: &Context, cmd: Cmd, argv: &[&[u8]]) -> DbResult<Reply> {
         Cmd::Versions => commands::versions::versions(s, argv),
         Cmd::Types => commands::versions::types(s, argv),
         Cmd::SyncLatest => commands::synclatest::run(s, env, argv),
+        Cmd::Check => commands::check::run(s, current_env(), argv),
     }
 }
 

@@ -11,7 +11,7 @@ use std::ptr;
 use redis_module::{raw, Context};
 
 /// (command, minimum arity including the command name, read-only).
-const COMMANDS: [(&str, c_int, bool); 11] = [
+const COMMANDS: [(&str, c_int, bool); 13] = [
     ("db.put", -5, false),
     ("db.delete", -4, false),
     ("db.get", -4, true),
@@ -23,6 +23,8 @@ const COMMANDS: [(&str, c_int, bool); 11] = [
     ("db.synclatest", -2, true),
     ("db.versions", 2, true),
     ("db.types", 2, true),
+    ("db.check", 2, true),
+    ("db.write", -5, false),
 ];
 
 fn key_spec(read_only: bool) -> raw::RedisModuleCommandKeySpec {
@@ -75,19 +77,36 @@ pub fn register(ctx: &Context) {
         // The key spec array ends with an all-zero entry.
         // SAFETY: an all-zero key spec is the documented terminator.
         let mut specs = [key_spec(read_only), unsafe { std::mem::zeroed() }];
-        let info = raw::RedisModuleCommandInfo {
+        // `COMMAND DOCS` content (summary, since, complexity, arguments);
+        // `docs` owns the C strings and arrays and outlives the call.
+        let docs = crate::command_docs::find(name).map(crate::command_docs::CDocs::new);
+        let mut info = raw::RedisModuleCommandInfo {
             version: &version,
-            summary: ptr::null(),
-            complexity: ptr::null(),
-            since: ptr::null(),
+            summary: docs.as_ref().map_or(ptr::null(), |d| d.summary),
+            complexity: docs.as_ref().map_or(ptr::null(), |d| d.complexity),
+            since: docs.as_ref().map_or(ptr::null(), |d| d.since),
             history: ptr::null_mut(),
             tips: ptr::null(),
             arity,
             key_specs: specs.as_mut_ptr(),
-            args: ptr::null_mut(),
+            args: docs.as_ref().map_or(ptr::null_mut(), |d| d.args),
         };
         // SAFETY: Redis copies what it needs from `info` during the call.
-        if unsafe { set_info(command, &info) } != raw::REDISMODULE_OK as c_int {
+        let mut status = unsafe { set_info(command, &info) };
+        if status != raw::REDISMODULE_OK as c_int && docs.is_some() {
+            // A server that refuses the documentation still gets the key specs.
+            crate::log_warning(&format!(
+                "databroker: the server refused the documentation of {name}; setting key specs only"
+            ));
+            info.summary = ptr::null();
+            info.complexity = ptr::null();
+            info.since = ptr::null();
+            info.args = ptr::null_mut();
+            // SAFETY: as above; nothing was set by the refused call.
+            status = unsafe { set_info(command, &info) };
+        }
+        drop(docs);
+        if status != raw::REDISMODULE_OK as c_int {
             crate::log_warning(&format!(
                 "databroker: could not set the key specs of {name}"
             ));

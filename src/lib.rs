@@ -5,15 +5,19 @@
 //! configuration and INFO counters. The logic lives in `databroker-core`.
 
 mod acl;
+mod command_docs;
 mod config;
 mod dispatch;
 mod key_specs;
+mod memory_policy;
+mod namespaces;
 mod oldest_change;
 mod redis_store;
 mod reply;
 mod retention_timer;
 mod stats;
 mod sync_cmd;
+mod waiters;
 
 use redis_module::{configuration::ConfigurationFlags, redis_module};
 use redis_module::{Context, RedisString, Status};
@@ -44,8 +48,10 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
     }
     key_specs::register(ctx);
     acl::register(ctx);
+    namespaces::init(ctx);
+    memory_policy::watch(ctx);
     sync_cmd::subscribe(ctx);
-    oldest_change::subscribe(ctx);
+    waiters::subscribe(ctx);
     retention_timer::start(ctx);
     std::panic::set_hook(Box::new(|info| {
         log_warning(&format!(
@@ -89,22 +95,25 @@ redis_module! {
     init: init,
     commands: [
         ["db.put", handler!(Cmd::Put), "write deny-oom", 1, 1, 1, ""],
-        ["db.delete", handler!(Cmd::Delete), "write deny-oom", 1, 1, 1, ""],
+        ["db.delete", handler!(Cmd::Delete), "write", 1, 1, 1, ""],
         ["db.get", handler!(Cmd::Get), "readonly fast", 1, 1, 1, ""],
-        ["db.setoptions", handler!(Cmd::SetOptions), "write deny-oom", 1, 1, 1, ""],
+        ["db.setoptions", handler!(Cmd::SetOptions), "write", 1, 1, 1, ""],
         ["db.getoptions", handler!(Cmd::GetOptions), "readonly fast", 1, 1, 1, ""],
-        ["db.lease", handler!(Cmd::Lease), "write deny-oom fast", 1, 1, 1, ""],
+        ["db.lease", handler!(Cmd::Lease), "write fast", 1, 1, 1, ""],
         ["db.release", handler!(Cmd::Release), "write fast", 1, 1, 1, ""],
         ["db.versions", handler!(Cmd::Versions), "readonly fast", 1, 1, 1, ""],
         ["db.types", handler!(Cmd::Types), "readonly", 1, 1, 1, ""],
         ["db.sync", sync_cmd::db_sync, "readonly", 1, 1, 1, ""],
         ["db.synclatest", handler!(Cmd::SyncLatest), "readonly", 1, 1, 1, ""],
+        ["db.check", handler!(Cmd::Check), "readonly", 1, 1, 1, ""],
+        ["db.write", handler!(Cmd::Write), "write", 1, 1, 1, ""],
     ],
     configurations: [
         i64: [
             ["changes-ttl-ms", &config::CHANGES_TTL_MS, config::DEFAULT_CHANGES_TTL_MS, 0, i64::MAX, ConfigurationFlags::DEFAULT, None],
             ["max-count", &config::MAX_COUNT, config::DEFAULT_MAX_COUNT, 1, 1_000_000, ConfigurationFlags::DEFAULT, None],
             ["max-records-per-call", &config::MAX_RECORDS_PER_CALL, config::DEFAULT_MAX_RECORDS_PER_CALL, 1, 1_000_000, ConfigurationFlags::DEFAULT, None],
+            ["token-ttl-ms", &config::TOKEN_TTL_MS, config::DEFAULT_TOKEN_TTL_MS, 1, 1 << 40, ConfigurationFlags::DEFAULT, None],
         ],
         string: [],
         bool: [],

@@ -10,10 +10,8 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::os::raw::{c_int, c_void};
-use std::panic::catch_unwind;
 
-use redis_module::raw::{self, RedisModuleCtx, RedisModuleEvent};
+use redis_module::raw;
 use redis_module::Context;
 
 /// Namespaces remembered at most; past that the map starts over.
@@ -76,8 +74,9 @@ pub fn bytes() -> usize {
     BYTES.get()
 }
 
-/// Drops the hints of database `dbnum` (-1: all databases).
-fn forget_db(dbnum: i32) {
+/// Drops the hints of database `dbnum` (-1: all databases): called on
+/// `FLUSHDB`/`FLUSHALL` and, for both databases, `SWAPDB` (see `waiters`).
+pub fn forget_db(dbnum: i32) {
     OLDEST.with(|m| {
         let mut m = m.borrow_mut();
         if dbnum < 0 {
@@ -88,35 +87,4 @@ fn forget_db(dbnum: i32) {
         m.shrink_to_fit();
         BYTES.set(m.keys().map(|(_, ns)| ns.len()).sum());
     });
-}
-
-extern "C" fn on_flush(
-    _ctx: *mut RedisModuleCtx,
-    _eid: RedisModuleEvent,
-    subevent: u64,
-    data: *mut c_void,
-) {
-    let _ = catch_unwind(|| {
-        if subevent != raw::REDISMODULE_SUBEVENT_FLUSHDB_END || data.is_null() {
-            return;
-        }
-        // SAFETY: Redis passes a RedisModuleFlushInfo for FLUSHDB events.
-        let info = unsafe { &*data.cast::<raw::RedisModuleFlushInfo>() };
-        forget_db(info.dbnum);
-    });
-}
-
-/// Subscribes to `FLUSHDB`/`FLUSHALL` (call from the module's init).
-pub fn subscribe(ctx: &Context) {
-    if let Some(sub) = unsafe { raw::RedisModule_SubscribeToServerEvent } {
-        let event = RedisModuleEvent {
-            id: raw::REDISMODULE_EVENT_FLUSHDB,
-            dataver: 1,
-        };
-        // SAFETY: valid load context; the callback is panic-safe.
-        let rc: c_int = unsafe { sub(ctx.ctx, event, Some(on_flush)) };
-        if rc != raw::REDISMODULE_OK as c_int {
-            crate::log_warning("databroker: could not subscribe to FLUSHDB events");
-        }
-    }
 }

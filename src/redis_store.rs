@@ -413,15 +413,56 @@ impl Store for RedisStore<'_> {
         key: &[u8],
         cursor: u64,
         count: usize,
-        visit: &mut dyn FnMut(&[u8]),
+        visit: &mut dyn FnMut(&[u8], f64),
     ) -> u64 {
-        let mut is_member = true; // member, score, member, score, ...
-        self.scan(c"ZSCAN", key, cursor, count, &mut |item| {
-            if is_member {
-                visit(item);
+        let mut member: Option<Vec<u8>> = None; // member, score, member, score, ...
+        self.scan(
+            c"ZSCAN",
+            key,
+            cursor,
+            count,
+            &mut |item| match member.take() {
+                None => member = Some(item.to_vec()),
+                Some(m) => {
+                    let score = std::str::from_utf8(item)
+                        .ok()
+                        .and_then(|t| t.parse::<f64>().ok())
+                        .unwrap_or(f64::NAN);
+                    visit(&m, score);
+                }
+            },
+        )
+    }
+
+    fn zlast(&mut self, key: &[u8]) -> Option<(Vec<u8>, f64)> {
+        if self.key_type(key) != ZSET {
+            return None;
+        }
+        let k = self.key(key);
+        // SAFETY: open zset key; the range is stopped before returning.
+        unsafe {
+            if raw::RedisModule_ZsetLastInScoreRange.expect("ZsetLastInScoreRange")(
+                k,
+                f64::NEG_INFINITY,
+                f64::INFINITY,
+                0,
+                0,
+            ) != raw::REDISMODULE_OK as c_int
+            {
+                return None;
             }
-            is_member = !is_member;
-        })
+            let mut score = 0f64;
+            let e = raw::RedisModule_ZsetRangeCurrentElement.expect("ZsetRangeCurrentElement")(
+                k, &mut score,
+            );
+            let out = (!e.is_null()).then(|| {
+                let b = bytes_of(e);
+                raw::RedisModule_FreeString.expect("FreeString")(self.raw_ctx(), e);
+                (b, score)
+            });
+            raw::RedisModule_ZsetRangeStop.expect("ZsetRangeStop")(k);
+            out
+        }
     }
 
     fn zcard(&mut self, key: &[u8]) -> u64 {

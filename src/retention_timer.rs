@@ -34,6 +34,7 @@ fn tick(ctx: &Context, _: ()) {
 }
 
 fn step(ctx: &Context) {
+    crate::memory_policy::watch(ctx);
     let flags = ctx.get_flags();
     if !flags.contains(ContextFlags::MASTER) || flags.contains(ContextFlags::LOADING) {
         return;
@@ -94,6 +95,7 @@ fn step(ctx: &Context) {
             );
             oldest_change::set(ctx, ns, t.oldest_us);
             stats::TRIMMED.add(t.count as u64);
+            crate::namespaces::trimmed(ctx, ns, t.count as u64);
         }
     }
 }

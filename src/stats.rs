@@ -47,12 +47,14 @@ pub static TRIMMED: Counter = Counter::new();
 pub static WAITING: Counter = Counter::new();
 /// Error replies.
 pub static ERRORS: Counter = Counter::new();
+/// Writes refused because the server may evict keys.
+pub static REFUSED_EVICTION: Counter = Counter::new();
 
 /// Per-command call counters, in the order of [`COMMAND_NAMES`].
 pub static CALLS: [Counter; COMMAND_NAMES.len()] = [const { Counter::new() }; COMMAND_NAMES.len()];
 
 /// The module's commands (lowercase, as INFO reports them).
-pub const COMMAND_NAMES: [&str; 11] = [
+pub const COMMAND_NAMES: [&str; 13] = [
     "put",
     "delete",
     "get",
@@ -64,6 +66,8 @@ pub const COMMAND_NAMES: [&str; 11] = [
     "synclatest",
     "versions",
     "types",
+    "check",
+    "write",
 ];
 
 /// Adds a committed write's counts.
@@ -98,5 +102,11 @@ pub unsafe extern "C" fn info_func(ctx: *mut RedisModuleInfoCtx, _for_crash_repo
         field("waiting_sync_clients", WAITING.get());
         field("errors", ERRORS.get());
         field("retention_hint_bytes", crate::oldest_change::bytes() as u64);
+        field("writes_refused_eviction", REFUSED_EVICTION.get());
+        field(
+            "eviction_policy_unsafe",
+            u64::from(crate::memory_policy::evicting_seen()),
+        );
+        crate::namespaces::info(ctx, _for_crash_report != 0);
     });
 }

@@ -15,7 +15,7 @@ use redis_module::{decode_args, Context, ContextFlags, RedisResult, RedisString,
 
 use crate::dispatch::{check_namespace, config_env};
 use crate::redis_store::{RStr, RedisStore};
-use crate::{reply, stats};
+use crate::{reply, stats, waiters};
 
 const OK: c_int = raw::REDISMODULE_OK as c_int;
 const ERR: c_int = raw::REDISMODULE_ERR as c_int;
@@ -85,8 +85,10 @@ pub fn db_sync(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
 fn block(ctx: &Context, key: &[u8], block_ms: u64) {
     let name = RStr::new(ctx.ctx, key);
     let mut keys = [name.ptr];
-    // The privdata only exists so that Redis calls `on_free` exactly once per wait.
-    let privdata = Box::into_raw(Box::new(0u8)).cast::<c_void>();
+    // The privdata is the waiter's id in the registry; Redis calls `on_free`
+    // with it exactly once per wait.
+    let id = waiters::next_id();
+    let privdata = Box::into_raw(Box::new(id)).cast::<c_void>();
     let timeout = i64::try_from(block_ms).unwrap_or(i64::MAX);
     // SAFETY: valid ctx; Redis keeps its own reference to the key name.
     let bc = unsafe {
@@ -103,10 +105,11 @@ fn block(ctx: &Context, key: &[u8], block_ms: u64) {
     };
     if bc.is_null() {
         // SAFETY: Redis did not take the privdata.
-        drop(unsafe { Box::from_raw(privdata.cast::<u8>()) });
+        drop(unsafe { Box::from_raw(privdata.cast::<u64>()) });
         reply::send_error_text(ctx.ctx, "ERR could not block the client");
         return;
     }
+    waiters::insert(id, bc, waiters::selected_db(ctx.ctx), key);
     stats::WAITING.add(1);
 }
 
@@ -191,7 +194,8 @@ extern "C" fn on_free(_ctx: *mut RedisModuleCtx, privdata: *mut c_void) {
     let _ = catch_unwind(|| {
         if !privdata.is_null() {
             // SAFETY: the Box created in `block`, freed once.
-            drop(unsafe { Box::from_raw(privdata.cast::<u8>()) });
+            let id = unsafe { Box::from_raw(privdata.cast::<u64>()) };
+            waiters::remove(*id);
         }
         stats::WAITING.sub(1);
     });
@@ -217,8 +221,9 @@ pub unsafe extern "C" fn on_keyspace_event(
         if ev != b"set" {
             return;
         }
-        if RedisString::string_as_slice(key).ends_with(b".last_version") {
+        if let Some(ns) = RedisString::string_as_slice(key).strip_suffix(b".last_version") {
             bump_epoch();
+            crate::namespaces::replicated_write(ctx, ns);
             if let Some(signal) = unsafe { raw::RedisModule_SignalKeyAsReady } {
                 // SAFETY: valid ctx and key from Redis.
                 unsafe { signal(ctx, key) };

@@ -120,6 +120,42 @@ fn every_key_is_checked(flavor: Flavor) {
     let e = t::<Value>(&mut rec, &["DB.LEASE", "cfg", "x", "me", "1000"]).unwrap_err();
     assert!(e.to_string().contains("cfg.lease.x"), "{e}");
     ok(&mut rec, &["DB.GET", "cfg", "t", "i"]);
+    // Every key but the idempotency tokens: writes pass, a TOKEN is refused.
+    ok(
+        &mut admin,
+        &[
+            "ACL",
+            "SETUSER",
+            "notok",
+            "on",
+            "nopass",
+            "+@all",
+            "~{t}",
+            "~{t}.server_version",
+            "~{t}.last_version",
+            "~{t}.records",
+            "~{t}.changes*",
+            "~{t}.options",
+            "~{t}.record_types",
+        ],
+    );
+    let mut nt = as_user(&s, "notok");
+    ok(&mut nt, &["DB.PUT", "{t}", "t", "i", "v"]);
+    ok(
+        &mut nt,
+        &["DB.WRITE", "{t}", "PUT", "t", "j", "v", "DEL", "u", "k"],
+    );
+    for args in [
+        &["DB.PUT", "{t}", "TOKEN", "x", "t", "i", "v"][..],
+        &["DB.WRITE", "{t}", "TOKEN", "x", "PUT", "t", "i", "v"],
+    ] {
+        let e = t::<Value>(&mut nt, args).unwrap_err();
+        assert_eq!(e.code(), Some("NOPERM"), "{args:?}: {e}");
+        assert!(e.to_string().contains("{t}.token.x"), "{e}");
+    }
+    let e = t::<Value>(&mut rec, &["DB.CHECK", "cfg"]).unwrap_err();
+    assert_eq!(e.code(), Some("NOPERM"), "{e}");
+    ok(&mut f, &["DB.CHECK", "cfg"]);
 }
 
 fn waiting_sync_is_rechecked_on_wake(flavor: Flavor) {
@@ -195,7 +231,7 @@ fn commands_have_acl_categories(flavor: Flavor) {
             ok(&mut db, &["DB.DELETE", "{n}", "t", "i"]);
             let mut cmds: Vec<String> = t(&mut admin, &["ACL", "CAT", "databroker"]).unwrap();
             cmds.sort();
-            assert_eq!(cmds.len(), 11, "{cmds:?}");
+            assert_eq!(cmds.len(), 13, "{cmds:?}");
             let reads: Vec<String> = t(&mut admin, &["ACL", "CAT", "read"]).unwrap();
             assert!(reads.iter().any(|c| c == "db.sync"));
             assert!(!reads.iter().any(|c| c == "db.put"));

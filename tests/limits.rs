@@ -219,6 +219,14 @@ fn writes_are_limited_per_call(flavor: Flavor) {
         &mut c,
         &["DB.DELETE", "{w}", "t", "a", "t", "b", "t", "c", "t", "d"],
     );
+    let (_, msg) = err(
+        &mut c,
+        &[
+            "DB.WRITE", "{w}", "PUT", "t", "x", "1", "DEL", "t", "a", "PUT", "t", "y", "2", "DEL",
+            "t", "b",
+        ],
+    );
+    assert!(msg.contains("max-records-per-call (3)"), "{msg}");
     // Lowering a capacity evicts at most the limit per call.
     let (_, msg) = err(&mut c, &["DB.SETOPTIONS", "{w}", "t", "CAPACITY", "2"]);
     assert!(msg.contains("CAPACITY would evict 4 records"), "{msg}");

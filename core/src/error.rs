@@ -26,6 +26,11 @@ pub enum DbError {
     CrossSlot,
     /// The caller's ACL user may not access a key the command touches.
     NoPerm(String),
+    /// Used memory is above `maxmemory` and the command would grow it.
+    Oom,
+    /// The server is configured so that writes could be lost silently (an
+    /// evicting `maxmemory-policy`); the message names the setting.
+    Misconf(String),
 }
 
 impl DbError {
@@ -50,6 +55,8 @@ impl DbError {
             DbError::Corrupt(_) => "CORRUPT",
             DbError::CrossSlot => "CROSSSLOT",
             DbError::NoPerm(_) => "NOPERM",
+            DbError::Oom => "OOM",
+            DbError::Misconf(_) => "MISCONF",
         }
     }
 }
@@ -69,6 +76,11 @@ impl fmt::Display for DbError {
             DbError::Conflict(m) => write!(f, "CONFLICT {m}"),
             DbError::Corrupt(m) => write!(f, "CORRUPT {m}"),
             DbError::NoPerm(m) => write!(f, "NOPERM {m}"),
+            DbError::Oom => write!(
+                f,
+                "OOM command not allowed when used memory > 'maxmemory' (deletes, lease renewals and releases, and capacity reductions still run)"
+            ),
+            DbError::Misconf(m) => write!(f, "MISCONF {m}"),
             DbError::CrossSlot => write!(
                 f,
                 "CROSSSLOT in cluster mode the namespace must contain a non-empty hash tag, like {{pomerium_v3}}"

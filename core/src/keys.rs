@@ -5,9 +5,9 @@
 //! starting with `.`, so the namespace a key belongs to is exactly the part
 //! before its first `.` (the whole key when it has none): two different
 //! namespaces can never share a key, whatever their types and lease names
-//! (which may hold any bytes, dots included). Within one namespace the
+//! and tokens (which may hold any bytes, dots included). Within one namespace the
 //! suffixes differ before any user-chosen part (`.changes.<type>` vs
-//! `.changes`, `.lease.<name>` vs `.last_version`, ...), see [`check_namespace`]
+//! `.changes`, `.lease.<name>` vs `.last_version`, `.token.<t>`, ...), see [`check_namespace`]
 //! and the tests, which enumerate them.
 
 use std::cell::OnceCell;
@@ -134,6 +134,13 @@ impl Keys {
         k
     }
 
+    /// `<ns>.token.<token>` (string: a remembered write, with an expiry).
+    pub fn token(&self, token: &[u8]) -> Vec<u8> {
+        let mut k = join(&self.ns, b".token.");
+        k.extend_from_slice(token);
+        k
+    }
+
     /// `<ns>.record_types` (set).
     pub fn record_types(&self) -> &[u8] {
         self.name(&self.record_types, b".record_types")
@@ -196,13 +203,17 @@ mod tests {
                 format!("changes.{}", String::from_utf8_lossy(n)),
             ));
             out.push((k.lease(n), format!("lease.{}", String::from_utf8_lossy(n))));
+            out.push((k.token(n), format!("token.{}", String::from_utf8_lossy(n))));
         }
         out
     }
 
     #[test]
     fn namespaces_never_share_a_key() {
-        let suffixes: [&[u8]; 12] = [
+        let suffixes: [&[u8]; 15] = [
+            b".token",
+            b".token.",
+            b".token.x",
             b".server_version",
             b".last_version",
             b".last_version_ch",

@@ -132,17 +132,17 @@ impl Store for MemoryStore {
         key: &[u8],
         cursor: u64,
         count: usize,
-        visit: &mut dyn FnMut(&[u8]),
+        visit: &mut dyn FnMut(&[u8], f64),
     ) -> u64 {
         // Position in member order; stable while nothing changes.
-        let mut members: Vec<&Vec<u8>> = match self.keys.get(key) {
-            Some(Value::ZSet(z)) => z.keys().collect(),
+        let mut members: Vec<(&Vec<u8>, f64)> = match self.keys.get(key) {
+            Some(Value::ZSet(z)) => z.iter().map(|(m, s)| (m, *s)).collect(),
             _ => return 0,
         };
-        members.sort();
+        members.sort_by(|a, b| a.0.cmp(b.0));
         let mut seen = 0;
-        for m in members.iter().skip(cursor as usize).take(count.max(1)) {
-            visit(m);
+        for (m, s) in members.iter().skip(cursor as usize).take(count.max(1)) {
+            visit(m, *s);
             seen += 1;
         }
         let next = cursor + seen;
@@ -173,6 +173,10 @@ impl Store for MemoryStore {
             .filter(|(_, s)| min.admits(*s))
             .take(limit)
             .collect()
+    }
+
+    fn zlast(&mut self, key: &[u8]) -> Option<(Vec<u8>, f64)> {
+        self.sorted(key).pop()
     }
 
     fn smembers(&mut self, key: &[u8]) -> Vec<Vec<u8>> {

@@ -67,51 +67,93 @@ pub fn tombstone(version: u64, rtype: &str, id: &str, data: Option<Any>, now_us:
     }
 }
 
-/// The `(type, id)` of stored record bytes, read without decoding the rest
-/// (no allocation): fields 2 and 3 of the protobuf `Record`. None when the
-/// bytes are not a well-formed protobuf message or the strings not UTF-8.
-pub fn owner(bytes: &[u8]) -> Option<(&str, &str)> {
-    fn varint(b: &[u8], pos: &mut usize) -> Option<u64> {
-        let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            let byte = *b.get(*pos)?;
-            *pos += 1;
-            v |= u64::from(byte & 0x7f) << shift;
-            if byte & 0x80 == 0 {
-                return Some(v);
-            }
+/// One field of a protobuf message, as [`walk`] sees it.
+enum Field<'a> {
+    /// A varint (wire type 0).
+    Varint(u64),
+    /// A length-delimited value (wire type 2).
+    Bytes(&'a [u8]),
+    /// A fixed 32- or 64-bit value (skipped).
+    Fixed,
+}
+
+fn varint(b: &[u8], pos: &mut usize) -> Option<u64> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let byte = *b.get(*pos)?;
+        *pos += 1;
+        v |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Some(v);
         }
-        None
     }
-    let (mut rtype, mut id) = ("", "");
+    None
+}
+
+/// Visits the top-level fields of protobuf bytes without decoding (no
+/// allocation); None when the bytes are not a well-formed message.
+fn walk<'a>(bytes: &'a [u8], mut visit: impl FnMut(u64, Field<'a>)) -> Option<()> {
     let mut pos = 0;
     while pos < bytes.len() {
         let key = varint(bytes, &mut pos)?;
         let (field, wire) = (key >> 3, key & 7);
-        match wire {
-            0 => {
-                varint(bytes, &mut pos)?;
+        let value = match wire {
+            0 => Field::Varint(varint(bytes, &mut pos)?),
+            1 => {
+                pos = pos.checked_add(8)?;
+                Field::Fixed
             }
-            1 => pos = pos.checked_add(8)?,
             2 => {
                 let len = usize::try_from(varint(bytes, &mut pos)?).ok()?;
                 let end = pos.checked_add(len)?;
                 let val = bytes.get(pos..end)?;
-                match field {
-                    2 => rtype = std::str::from_utf8(val).ok()?,
-                    3 => id = std::str::from_utf8(val).ok()?,
-                    _ => {}
-                }
                 pos = end;
+                Field::Bytes(val)
             }
-            5 => pos = pos.checked_add(4)?,
+            5 => {
+                pos = pos.checked_add(4)?;
+                Field::Fixed
+            }
             _ => return None,
-        }
+        };
         if field == 0 || pos > bytes.len() {
             return None;
         }
+        visit(field, value);
     }
-    Some((rtype, id))
+    Some(())
+}
+
+/// The `(type, id)` of stored record bytes, read without decoding the rest
+/// (no allocation): fields 2 and 3 of the protobuf `Record`. None when the
+/// bytes are not a well-formed protobuf message or the strings not UTF-8.
+pub fn owner(bytes: &[u8]) -> Option<(&str, &str)> {
+    let (mut rtype, mut id) = (Some(""), Some(""));
+    walk(bytes, |field, value| match (field, value) {
+        (2, Field::Bytes(v)) => rtype = std::str::from_utf8(v).ok(),
+        (3, Field::Bytes(v)) => id = std::str::from_utf8(v).ok(),
+        _ => {}
+    })?;
+    Some((rtype?, id?))
+}
+
+/// The `modified_at` of stored record bytes in microseconds, read without
+/// decoding the rest: the change's *stamp*, which a `DB.SYNC` cursor carries
+/// to detect a rolled-back namespace. None when absent or malformed.
+pub fn stamp(bytes: &[u8]) -> Option<i64> {
+    let mut ts = None;
+    walk(bytes, |field, value| {
+        if let (5, Field::Bytes(v)) = (field, value) {
+            ts = Some(v);
+        }
+    })?;
+    let (mut seconds, mut nanos) = (0i64, 0i32);
+    walk(ts?, |field, value| match (field, value) {
+        (1, Field::Varint(v)) => seconds = v as i64,
+        (2, Field::Varint(v)) => nanos = v as i32,
+        _ => {}
+    })?;
+    Some(micros(&Timestamp { seconds, nanos }))
 }
 
 /// Protobuf bytes of a record.
@@ -232,6 +274,20 @@ mod tests {
         }
         assert_eq!(owner(b"\xff\xff\xff"), None);
         assert_eq!(owner(b"\x12\x05ab"), None, "length past the end");
+    }
+
+    #[test]
+    fn stamp_matches_full_decode() {
+        for us in [1_700_000_000_000_001i64, 0, 5, -1_000_001, 1_000_000] {
+            let r = new_record(9, "t", "i", b"payload", us);
+            assert_eq!(stamp(&encode(&r)), Some(us));
+            let t = tombstone(9, "t", "i", r.data.clone(), us);
+            assert_eq!(stamp(&encode(&t)), Some(us));
+        }
+        let mut r = new_record(9, "t", "i", b"p", 7);
+        r.modified_at = None;
+        assert_eq!(stamp(&encode(&r)), None);
+        assert_eq!(stamp(b"\xff\xff"), None);
     }
 
     #[test]

@@ -58,10 +58,15 @@ pub trait Store {
         count: usize,
         visit: &mut dyn FnMut(&[u8], &[u8]),
     ) -> u64;
-    /// `ZSCAN key cursor COUNT count`: calls `visit(member)` for each member
-    /// and returns the next cursor (0 at the end).
-    fn zscan(&mut self, key: &[u8], cursor: u64, count: usize, visit: &mut dyn FnMut(&[u8]))
-        -> u64;
+    /// `ZSCAN key cursor COUNT count`: calls `visit(member, score)` for each
+    /// member and returns the next cursor (0 at the end).
+    fn zscan(
+        &mut self,
+        key: &[u8],
+        cursor: u64,
+        count: usize,
+        visit: &mut dyn FnMut(&[u8], f64),
+    ) -> u64;
     /// `ZCARD key`.
     fn zcard(&mut self, key: &[u8]) -> u64;
     /// `ZSCORE key member`.
@@ -69,6 +74,9 @@ pub trait Store {
     /// Up to `limit` members with score from `min` upward, ascending by
     /// (score, member): `ZRANGE key min +inf BYSCORE LIMIT 0 limit WITHSCORES`.
     fn zrange_from(&mut self, key: &[u8], min: Bound, limit: usize) -> Vec<(Vec<u8>, f64)>;
+    /// The member with the highest score (ties: the greatest member):
+    /// `ZRANGE key +inf -inf BYSCORE REV LIMIT 0 1 WITHSCORES`.
+    fn zlast(&mut self, key: &[u8]) -> Option<(Vec<u8>, f64)>;
     /// `SMEMBERS key`, in any order.
     fn smembers(&mut self, key: &[u8]) -> Vec<Vec<u8>>;
     /// `SISMEMBER key member`.

@@ -75,9 +75,56 @@ pub fn touched(name: &str, args: &[&[u8]], cluster: bool) -> Touched {
     };
     match name {
         "put" => {
-            let types: Vec<&[u8]> = rest.chunks(3).map(|c| c[0]).collect();
-            txn_keys(&keys, &types, cluster)
+            let Ok((_, token, records)) = super::write::leading_options(rest, 3) else {
+                return txn_keys(&keys, &[], cluster);
+            };
+            let types: Vec<&[u8]> = records.chunks(3).map(|c| c[0]).collect();
+            let mut out = txn_keys(&keys, &types, cluster);
+            if let Some(t) = token {
+                out.push((keys.token(t), ReadWrite));
+            }
+            out
         }
+        "write" => {
+            // [TOKEN <t>] then PUT <type> <id> <payload> [IF <v>] | DEL <type> <id> [IF <v>] ...
+            let mut types: Vec<&[u8]> = Vec::new();
+            let mut token = None;
+            let mut i = 0;
+            if rest.len() >= 2 && is_word(rest[0], "TOKEN") {
+                token = Some(rest[1]);
+                i = 2;
+            }
+            while i < rest.len() {
+                let w = rest[i];
+                let n = if is_word(w, "PUT") {
+                    3
+                } else if is_word(w, "DEL") {
+                    2
+                } else {
+                    break;
+                };
+                if let Some(t) = rest.get(i + 1) {
+                    types.push(t);
+                }
+                i += 1 + n;
+                if rest.get(i).is_some_and(|w| is_word(w, "IF")) {
+                    i += 2;
+                }
+            }
+            let mut out = txn_keys(&keys, &types, cluster);
+            if let Some(t) = token.and_then(|t| parse_token(t, "TOKEN").ok()) {
+                out.push((keys.token(t), ReadWrite));
+            }
+            out
+        }
+        "check" => vec![
+            (keys.server_version().to_vec(), Read),
+            (keys.last_version().to_vec(), Read),
+            (keys.records().to_vec(), Read),
+            (keys.changes().to_vec(), Read),
+            (keys.options().to_vec(), Read),
+            (keys.record_types().to_vec(), Read),
+        ],
         "delete" => {
             let types: Vec<&[u8]> = rest.chunks(2).map(|c| c[0]).collect();
             txn_keys(&keys, &types, cluster)
@@ -189,5 +236,24 @@ mod tests {
         assert!(names(&sl).contains(&"n.changes.u:Read".to_string()));
         assert_eq!(touched("db.sync", &[b"n", b"1", b"0"], false).len(), 3);
         assert!(touched("db.put", &[], false).is_empty());
+        let put = touched("put", &[b"n", b"TOKEN", b"tk", b"t", b"i", b"v"], false);
+        assert!(names(&put).contains(&"n.token.tk:ReadWrite".to_string()));
+        assert!(names(&put).contains(&"n.changes.t:ReadWrite".to_string()));
+        assert!(!names(&put).iter().any(|k| k.contains("changes.TOKEN")));
+        let w = touched(
+            "write",
+            &[
+                b"n", b"TOKEN", b"tk", b"PUT", b"t", b"i", b"v", b"IF", b"3", b"DEL", b"u", b"j",
+            ],
+            false,
+        );
+        for k in [
+            "n.token.tk:ReadWrite",
+            "n.changes.t:ReadWrite",
+            "n.changes.u:ReadWrite",
+        ] {
+            assert!(names(&w).contains(&k.to_string()), "{k} in {:?}", names(&w));
+        }
+        assert_eq!(touched("check", &[b"n"], false).len(), 6);
     }
 }

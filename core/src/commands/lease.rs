@@ -1,7 +1,7 @@
 //! `DB.LEASE <ns> <name> <lease_id> <ttl_ms>` and `DB.RELEASE <ns> <name> <lease_id>`.
 
 use super::txn::MARKER;
-use super::{arity, expect_kind, Env};
+use super::{arity, expect_kind, refuse_growth, Env};
 use crate::args::{parse_in_range, parse_token};
 use crate::error::DbResult;
 use crate::keys::Keys;
@@ -31,6 +31,10 @@ pub fn lease(store: &mut impl Store, env: Env, args: &[&[u8]]) -> DbResult<Reply
     }
     if holder.is_some() && !ours {
         return Ok(Reply::Int(0));
+    }
+    if !ours {
+        // Acquiring creates a key; renewing one's own lease does not grow memory.
+        refuse_growth(&env)?;
     }
     let at_ms = env.now_us.div_euclid(1000) + ttl as i64;
     store.set_px_at(&key, lease_id, at_ms);

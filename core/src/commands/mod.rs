@@ -6,6 +6,7 @@
 
 pub mod access;
 pub mod capacity;
+pub mod check;
 pub mod delete;
 pub mod get;
 pub mod lease;
@@ -17,6 +18,7 @@ pub mod sync;
 pub mod synclatest;
 pub mod txn;
 pub mod versions;
+pub mod write;
 
 #[cfg(test)]
 mod limits_tests;
@@ -25,6 +27,9 @@ mod tests;
 
 use crate::error::{DbError, DbResult};
 use crate::store::{KeyKind, Store};
+
+/// Default `token-ttl-ms`: 10 minutes.
+pub const DEFAULT_TOKEN_TTL_MS: u64 = 600_000;
 
 /// What a command may need from outside the keyspace: the clock, randomness
 /// and configuration. Read once per command, so a command is deterministic
@@ -49,6 +54,12 @@ pub struct Env {
     /// The server runs in cluster mode: writes keep the namespace's marker
     /// key (see [`crate::keys::Keys::marker`]).
     pub cluster: bool,
+    /// Used memory is above `maxmemory`: commands that would grow memory are
+    /// refused (`OOM`); deletes, lease renewals and releases, and capacity
+    /// reductions still run, so an operator can free memory through the module.
+    pub oom: bool,
+    /// `databroker.token-ttl-ms`: how long a write's idempotency token is remembered.
+    pub token_ttl_ms: u64,
 }
 
 impl Env {
@@ -62,6 +73,8 @@ impl Env {
             max_records_per_call: DEFAULT_MAX_RECORDS_PER_CALL,
             oldest_change_us: None,
             cluster: false,
+            oom: false,
+            token_ttl_ms: DEFAULT_TOKEN_TTL_MS,
         }
     }
 }
@@ -89,6 +102,15 @@ pub fn expect_kind(store: &mut impl Store, key: &[u8], want: KeyKind) -> DbResul
         KeyKind::Missing => Ok(()),
         k if k == want => Ok(()),
         _ => Err(DbError::WrongType),
+    }
+}
+
+/// Fails with `OOM` when used memory is above `maxmemory` (for commands that grow memory).
+pub fn refuse_growth(env: &Env) -> DbResult<()> {
+    if env.oom {
+        Err(DbError::Oom)
+    } else {
+        Ok(())
     }
 }
 

@@ -1,11 +1,11 @@
 //! `DB.SETOPTIONS <ns> <type> [CAPACITY <n>]` and `DB.GETOPTIONS <ns> <type>`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use prost::Message;
 
 use super::txn::{Txn, WriteStats};
-use super::{arity, capacity, expect_kind, Env};
+use super::{arity, capacity, expect_kind, refuse_growth, Env};
 use crate::args::{is_word, parse_name, parse_u64, Opts};
 use crate::error::{DbError, DbResult};
 use crate::keys::Keys;
@@ -30,6 +30,19 @@ pub fn set(store: &mut impl Store, env: Env, args: &[&[u8]]) -> DbResult<(Reply,
     }
     let mut txn = Txn::begin(store, &keys, env)?;
     txn.check_type(store, rtype)?;
+    if env.oom {
+        // Above maxmemory only a capacity reduction runs: it can only free memory.
+        expect_kind(store, keys.options(), KeyKind::Hash)?;
+        let old = capacity::read_options(store, keys.options(), rtype)?.and_then(|o| o.capacity);
+        let reduces = match (cap, old) {
+            (Some(new), Some(old)) => new <= old,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        if !reduces {
+            refuse_growth(&env)?;
+        }
+    }
     if let Some(c) = cap {
         // One call evicts at most max-records-per-call records: lower a
         // capacity in steps, so that no single call stalls the server.
@@ -44,7 +57,15 @@ pub fn set(store: &mut impl Store, env: Env, args: &[&[u8]]) -> DbResult<(Reply,
                 ),
             ));
         }
-        capacity::enforce(store, &mut txn, rtype, c, &BTreeMap::new(), 0.0)?;
+        capacity::enforce(
+            store,
+            &mut txn,
+            rtype,
+            c,
+            &BTreeMap::new(),
+            &BTreeSet::new(),
+            0.0,
+        )?;
         txn.set_options(rtype, Some(Options { capacity: Some(c) }.encode_to_vec()));
     } else if store.hget(keys.options(), rtype.as_bytes()).is_some() {
         txn.set_options(rtype, None);

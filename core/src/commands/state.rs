@@ -1,9 +1,13 @@
-//! A namespace's version counters: `server_version` and `last_version`.
+//! A namespace's version counters (`server_version`, `last_version`) and the
+//! cheap consistency checks every command that reads them makes: a
+//! namespace that lost a key (eviction, `DEL` by hand, a partial restore)
+//! answers `CORRUPT` naming the key, never a made-up answer, and a write
+//! never re-issues a version that `<ns>.changes` already holds.
 
 use super::expect_kind;
 use crate::error::{DbError, DbResult};
 use crate::keys::Keys;
-use crate::record::show;
+use crate::record::{self, show};
 use crate::store::{KeyKind, Store};
 use crate::MAX_VERSION;
 
@@ -14,6 +18,9 @@ pub struct NsState {
     pub server_version: Option<u64>,
     /// `<ns>.last_version` (0 before the first write).
     pub last_version: u64,
+    /// The stamp (`modified_at`, µs) of the change at `last_version`, when
+    /// it is retained.
+    pub last_stamp: Option<i64>,
 }
 
 impl NsState {
@@ -35,7 +42,18 @@ fn read_u64(store: &mut impl Store, key: &[u8]) -> DbResult<Option<u64>> {
     }
 }
 
-/// Reads (and type-checks) the counters.
+/// The `CORRUPT` error for a namespace whose keys disagree.
+pub fn inconsistent(keys: &Keys, what: String) -> DbError {
+    DbError::corrupt(format!(
+        "{what}: the namespace lost data (eviction, a key deleted by hand or a partial restore); \
+         run DB.CHECK {} and see the README's \"Running it in production\"",
+        show(keys.ns())
+    ))
+}
+
+/// Reads (and type-checks) the counters, and checks them against the newest
+/// change: `<ns>.changes`, when not empty, must end exactly at
+/// `last_version`, and `server_version` must exist once versions were issued.
 pub fn read(store: &mut impl Store, keys: &Keys) -> DbResult<NsState> {
     let server_version = read_u64(store, keys.server_version())?;
     let last_version = read_u64(store, keys.last_version())?.unwrap_or(0);
@@ -45,8 +63,65 @@ pub fn read(store: &mut impl Store, keys: &Keys) -> DbResult<NsState> {
             show(keys.last_version())
         )));
     }
+    let changes = keys.changes();
+    expect_kind(store, changes, KeyKind::ZSet)?;
+    let mut last_stamp = None;
+    match store.zlast(changes) {
+        Some((_, newest)) if newest > last_version as f64 => {
+            return Err(inconsistent(
+                keys,
+                if last_version == 0 {
+                    format!(
+                        "{} is missing while {} holds versions up to {newest}",
+                        show(keys.last_version()),
+                        show(changes)
+                    )
+                } else {
+                    format!(
+                        "{} holds {last_version} but {} already holds version {newest} \
+                         (new writes would re-issue versions)",
+                        show(keys.last_version()),
+                        show(changes)
+                    )
+                },
+            ));
+        }
+        Some((_, newest)) if newest < last_version as f64 => {
+            return Err(inconsistent(
+                keys,
+                format!(
+                    "{} ends at version {newest} but {} is {last_version} (its newest changes are gone)",
+                    show(changes),
+                    show(keys.last_version())
+                ),
+            ));
+        }
+        Some((member, _)) => last_stamp = record::stamp(&member),
+        None if last_version == 0 && store.kind(keys.records()) == KeyKind::Hash => {
+            return Err(inconsistent(
+                keys,
+                format!(
+                    "{} is missing while {} holds records",
+                    show(keys.last_version()),
+                    show(keys.records())
+                ),
+            ));
+        }
+        None => {}
+    }
+    if last_version > 0 && server_version.is_none() {
+        return Err(inconsistent(
+            keys,
+            format!(
+                "{} is missing while {} is {last_version}",
+                show(keys.server_version()),
+                show(keys.last_version())
+            ),
+        ));
+    }
     Ok(NsState {
         server_version,
         last_version,
+        last_stamp,
     })
 }

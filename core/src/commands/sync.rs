@@ -1,5 +1,12 @@
-//! `DB.SYNC <ns> <server_version> <after_version> [TYPE <type>] [COUNT <n>]
-//! [BLOCK <ms>] [FORMAT MAP|PROTO]`: the change feed after a version.
+//! `DB.SYNC <ns> <server_version> <after_version> [STAMP <us>] [TYPE <type>]
+//! [COUNT <n>] [BLOCK <ms>] [FORMAT MAP|PROTO]`: the change feed after a version.
+//!
+//! A cursor is `(server_version, after_version, stamp)`: the stamp is the
+//! `modified_at` of the change at `after_version` as the client read it. A
+//! namespace rolled back (RDB restore, truncated AOF, failover to a lagging
+//! replica) re-issues versions with other changes; the stamp no longer
+//! matches and the client is told to start over (`SERVERVERSION`) instead of
+//! silently skipping the re-issued versions.
 
 use super::versions::earliest_retained;
 use super::{arity, state, Env};
@@ -28,6 +35,9 @@ pub struct SyncArgs<'a> {
     pub server_version: u64,
     /// Return changes after this version.
     pub after: u64,
+    /// `STAMP`: the `modified_at` (µs) of the change at `after` as the
+    /// client read it (0 = do not check).
+    pub stamp: i64,
     /// Only changes of this type.
     pub rtype: Option<&'a str>,
     /// At most this many records.
@@ -46,6 +56,7 @@ impl<'a> SyncArgs<'a> {
             keys: Keys::new(args[0]),
             server_version: parse_u64(args[1], "server_version")?,
             after: parse_u64(args[2], "after_version")?,
+            stamp: 0,
             rtype: None,
             count: DEFAULT_COUNT.min(env.max_count),
             block_ms: None,
@@ -53,7 +64,9 @@ impl<'a> SyncArgs<'a> {
         };
         let mut opts = Opts::new(&args[3..]);
         while let Some(name) = opts.next_name() {
-            if is_word(name, "TYPE") {
+            if is_word(name, "STAMP") {
+                a.stamp = parse_in_range(opts.value()?, "STAMP", 0, i64::MAX as u64)? as i64;
+            } else if is_word(name, "TYPE") {
                 a.rtype = Some(parse_name(opts.value()?, "TYPE")?);
             } else if is_word(name, "COUNT") {
                 a.count = parse_in_range(opts.value()?, "COUNT", 1, env.max_count)?;
@@ -72,7 +85,7 @@ impl<'a> SyncArgs<'a> {
 /// The answer of one `DB.SYNC` call.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SyncAnswer {
-    /// `[server_version, next_after, [records...]]`.
+    /// `[server_version, next_after, [records...], next_stamp]`.
     pub reply: Reply,
     /// True when no change newer than `after` exists: a `BLOCK` call waits.
     pub caught_up: bool,
@@ -106,11 +119,52 @@ pub fn run(store: &mut impl Store, a: &SyncArgs<'_>) -> DbResult<SyncAnswer> {
         Some(_) => SCAN_BUDGET.max(a.count),
         None => a.count,
     };
-    let examined = store.zrange_from(changes, Bound::Excl(a.after as f64), budget as usize);
+    // Read from the cursor's own change (when it is retained) to check its stamp.
+    let mut examined = if a.after > 0 {
+        store.zrange_from(changes, Bound::Incl(a.after as f64), budget as usize + 1)
+    } else {
+        store.zrange_from(changes, Bound::Excl(0.0), budget as usize)
+    };
+    let cursor_change = match examined.first() {
+        Some((_, score)) if a.after > 0 && *score == a.after as f64 => Some(examined.remove(0).0),
+        _ => None,
+    };
+    examined.truncate(budget as usize);
+    let cursor_stamp = cursor_change.as_deref().and_then(record::stamp);
+    if a.stamp != 0 && a.after > 0 {
+        match cursor_stamp {
+            Some(s) if s == a.stamp => {}
+            Some(s) => {
+                return Err(DbError::ServerVersion(format!(
+                    "the change at version {} has stamp {s}, not the {} this cursor read: \
+                     the namespace was rolled back (restore, failover or lost writes); \
+                     start over with DB.SYNCLATEST",
+                    a.after, a.stamp
+                )))
+            }
+            None if cursor_change.is_some() => {
+                return Err(DbError::corrupt(format!(
+                    "{} member at version {} has no modified_at",
+                    show(changes),
+                    a.after
+                )))
+            }
+            // Trimmed by retention just now: nothing left to check against.
+            None if a.after < earliest => {}
+            None => {
+                return Err(state::inconsistent(
+                    &a.keys,
+                    format!("{} has no change at version {}", show(changes), a.after),
+                ))
+            }
+        }
+    }
     let mut next_after = a.after;
+    let mut next_stamp = cursor_stamp.unwrap_or(a.stamp);
     let mut records = Vec::new();
     for (member, score) in examined {
         next_after = score as u64;
+        next_stamp = record::stamp(&member).unwrap_or(0);
         let reply = match (a.rtype, a.format) {
             (None, Format::Proto) => Reply::Bulk(member), // served as stored
             _ => {
@@ -133,6 +187,7 @@ pub fn run(store: &mut impl Store, a: &SyncArgs<'_>) -> DbResult<SyncAnswer> {
             Reply::uint(sv),
             Reply::uint(next_after),
             Reply::Array(records),
+            Reply::Int(next_stamp),
         ]),
     })
 }

@@ -17,7 +17,10 @@ pub const DEFAULT_COUNT: u64 = 100;
 /// records of a few hundred bytes) so that paging never stalls the server.
 pub const MAX_SCAN_STEP: u64 = 256;
 
-/// Runs `DB.SYNCLATEST`: `[server_version, record_version, next_cursor, [records...]]`.
+/// Runs `DB.SYNCLATEST`: `[server_version, record_version, next_cursor,
+/// [records...], record_stamp]`; `record_stamp` is the stamp of the change at
+/// `record_version` (0 when it is not retained): a `DB.SYNC` cursor starting
+/// at `record_version` passes it as `STAMP`.
 pub fn run(store: &mut impl Store, env: Env, args: &[&[u8]]) -> DbResult<Reply> {
     arity(!args.is_empty())?;
     let keys = Keys::new(args[0]);
@@ -45,6 +48,9 @@ pub fn run(store: &mut impl Store, env: Env, args: &[&[u8]]) -> DbResult<Reply> 
     let st = state::read(store, &keys)?;
     let records_key = keys.records();
     expect_kind(store, records_key, KeyKind::Hash)?;
+    if cursor == 0 {
+        check_newest_record(store, &keys)?;
+    }
 
     // Candidates as (field, stored bytes); every plan re-checks type, id and filter.
     let mut out = Vec::new();
@@ -92,7 +98,7 @@ pub fn run(store: &mut impl Store, env: Env, args: &[&[u8]]) -> DbResult<Reply> 
             let zkey = keys.type_changes(t.as_bytes());
             expect_kind(store, &zkey, KeyKind::ZSet)?;
             let mut ids = Vec::new();
-            let next = store.zscan(&zkey, cursor, step, &mut |id| ids.push(id.to_vec()));
+            let next = store.zscan(&zkey, cursor, step, &mut |id, _| ids.push(id.to_vec()));
             for id in ids {
                 // Ids that are not UTF-8 cannot name a record (stale members are skipped).
                 let Ok(id) = std::str::from_utf8(&id) else {
@@ -114,5 +120,36 @@ pub fn run(store: &mut impl Store, env: Env, args: &[&[u8]]) -> DbResult<Reply> 
         Reply::uint(st.last_version),
         Reply::uint(next_cursor),
         Reply::Array(out),
+        Reply::Int(st.last_stamp.unwrap_or(0)),
     ]))
+}
+
+/// A snapshot must not silently miss records: when the newest change is a
+/// put, its record must be in `<ns>.records` with that version (a cheap
+/// check that catches a lost `records` hash).
+fn check_newest_record(store: &mut impl Store, keys: &Keys) -> DbResult<()> {
+    let Some((member, version)) = store.zlast(keys.changes()) else {
+        return Ok(());
+    };
+    let Ok(change) = record::decode(&member, String::new) else {
+        return Ok(()); // served as CORRUPT by DB.SYNC; a snapshot does not read it
+    };
+    if change.deleted_at.is_some() {
+        return Ok(());
+    }
+    let field = record_field(&change.r#type, &change.id);
+    let held = store
+        .hget(keys.records(), &field)
+        .and_then(|b| record::decode(&b, String::new).ok());
+    match held {
+        Some(r) if r.version == change.version => Ok(()),
+        _ => Err(state::inconsistent(
+            keys,
+            format!(
+                "{} has no record {} at version {version} although it is the newest change",
+                show(keys.records()),
+                show(&field)
+            ),
+        )),
+    }
 }

@@ -621,6 +621,10 @@ fn last_version_beyond_2_pow_53_is_corrupt_everywhere() {
 fn retention_trims_undecodable_changes_instead_of_stopping() {
     let mut s = MemoryStore::new();
     let keys = Keys::new(NS);
+    // Version 1's change is replaced by bytes that do not decode.
+    put(&mut s, 1_000_000, &["t", "z", "0"]).unwrap();
+    let (first, _) = s.zlast(keys.changes()).unwrap();
+    s.zrem(keys.changes(), &[first.as_slice()]);
     s.zadd(keys.changes(), &[(1.0, b"\xff\xff garbage")]);
     put(&mut s, 1_000_000, &["t", "a", "1"]).unwrap();
     let t = retention::trim(&mut s, &keys, 10_000_000_000, 1_000, 10, None);
@@ -668,4 +672,150 @@ fn synclatest_lookups_page_by_count() {
         seen,
         ids.iter().map(|i| format!("t/{i}")).collect::<Vec<_>>()
     );
+}
+
+fn check_lines(s: &mut MemoryStore, now: i64) -> Vec<String> {
+    let r = check::run(s, Env::at(now), &[NS]).unwrap();
+    r.as_array()
+        .unwrap()
+        .iter()
+        .map(|l| String::from_utf8(l.as_bytes().unwrap().to_vec()).unwrap())
+        .collect()
+}
+
+#[test]
+fn check_is_clean_after_every_kind_of_write() {
+    let mut s = MemoryStore::new();
+    put(&mut s, 1, &["t", "a", "1", "t", "b", "2", "u", "c", "3"]).unwrap();
+    del(&mut s, 2, &["t", "a", "t", "nope"]).unwrap();
+    options::set(&mut s, Env::at(3), &[NS, b"u", b"CAPACITY", b"1"]).unwrap();
+    put(&mut s, 4, &["u", "d", "4", "u", "e", "5"]).unwrap();
+    lease::lease(&mut s, Env::at(5), &[NS, b"l", b"me", b"100"]).unwrap();
+    assert_eq!(check_lines(&mut s, 6), Vec::<String>::new());
+}
+
+#[test]
+fn check_reports_lost_and_reissued_versions() {
+    let keys = Keys::new(NS);
+    let mut s = MemoryStore::new();
+    put(&mut s, 1, &["t", "a", "1", "t", "b", "2"]).unwrap();
+    let mut lost = s.clone();
+    lost.del(keys.records());
+    let lines = check_lines(&mut lost, 2);
+    assert!(
+        lines.iter().any(|l| l.contains("lost without a tombstone")),
+        "{lines:?}"
+    );
+    let mut twice = s.clone();
+    twice.zadd(keys.changes(), &[(2.0, b"another change")]);
+    let lines = check_lines(&mut twice, 2);
+    assert!(
+        lines.iter().any(|l| l.contains("two changes at version 2")),
+        "{lines:?}"
+    );
+    // Writes refuse a namespace whose counter is behind its changes.
+    twice.set(keys.last_version(), b"1");
+    assert_eq!(
+        put(&mut twice, 3, &["t", "c", "3"]).unwrap_err().code(),
+        "CORRUPT"
+    );
+}
+
+fn sync_stamped(s: &mut MemoryStore, sv: i64, after: u64, stamp: i64) -> DbResult<(u64, i64)> {
+    let (svt, a, st) = (sv.to_string(), after.to_string(), stamp.to_string());
+    let args: Vec<&[u8]> = vec![NS, svt.as_bytes(), a.as_bytes(), b"STAMP", st.as_bytes()];
+    let parsed = sync::SyncArgs::parse(&args, &Env::at(0))?;
+    let ans = sync::run(s, &parsed)?;
+    let items = ans.reply.as_array().unwrap().to_vec();
+    Ok((
+        items[1].as_int().unwrap() as u64,
+        items[3].as_int().unwrap(),
+    ))
+}
+
+#[test]
+fn stamps_detect_a_rollback() {
+    let mut s = MemoryStore::new();
+    let r = put(&mut s, 10, &["t", "a", "1"]).unwrap();
+    let sv = r.as_array().unwrap()[0].as_int().unwrap();
+    let saved = s.clone();
+    put(&mut s, 20, &["t", "b", "2", "t", "c", "3"]).unwrap();
+    assert_eq!(sync_stamped(&mut s, sv, 0, 0), Ok((3, 20)));
+    assert_eq!(sync_stamped(&mut s, sv, 3, 20), Ok((3, 20)));
+    // Restore the snapshot taken at version 1 and write again.
+    let mut s = saved;
+    put(&mut s, 30, &["t", "d", "4", "t", "e", "5"]).unwrap();
+    let e = sync_stamped(&mut s, sv, 3, 20).unwrap_err();
+    assert_eq!(e.code(), "SERVERVERSION");
+    assert!(e.to_string().contains("rolled back"));
+    // The same cursor without a stamp is not checked; a right stamp passes.
+    assert_eq!(sync_stamped(&mut s, sv, 3, 0), Ok((3, 30)));
+    assert_eq!(sync_stamped(&mut s, sv, 1, 10), Ok((3, 30)));
+}
+
+#[test]
+fn oom_refuses_growth_only() {
+    let mut s = MemoryStore::new();
+    put(&mut s, 1, &["t", "a", "1", "t", "b", "2"]).unwrap();
+    options::set(&mut s, Env::at(1), &[NS, b"t", b"CAPACITY", b"5"]).unwrap();
+    lease::lease(&mut s, Env::at(1), &[NS, b"l", b"me", b"100000"]).unwrap();
+    let oom = Env {
+        oom: true,
+        ..Env::at(2)
+    };
+    let before = s.keys.clone();
+    assert_eq!(
+        put::run(&mut s, oom, &[NS, b"t", b"c", b"3"]).unwrap_err(),
+        DbError::Oom
+    );
+    assert_eq!(
+        lease::lease(&mut s, oom, &[NS, b"x", b"me", b"10"]).unwrap_err(),
+        DbError::Oom
+    );
+    assert_eq!(
+        options::set(&mut s, oom, &[NS, b"t", b"CAPACITY", b"6"]).unwrap_err(),
+        DbError::Oom
+    );
+    assert_eq!(
+        options::set(&mut s, oom, &[NS, b"t"]).unwrap_err(),
+        DbError::Oom
+    );
+    assert_eq!(s.keys, before);
+    assert_eq!(
+        lease::lease(&mut s, oom, &[NS, b"l", b"me", b"100"]).unwrap(),
+        Reply::Int(1)
+    );
+    delete::run(&mut s, oom, &[NS, b"t", b"a"]).unwrap();
+    options::set(&mut s, oom, &[NS, b"t", b"CAPACITY", b"0"]).unwrap();
+    assert_eq!(check_lines(&mut s, 3), Vec::<String>::new());
+}
+
+fn write_cmd(s: &mut MemoryStore, now: i64, a: &[&str]) -> DbResult<Reply> {
+    let mut v: Vec<&[u8]> = vec![NS];
+    v.extend(argv(a));
+    write::run(s, Env::at(now), &v).map(|(r, _)| r)
+}
+
+#[test]
+fn write_mixes_puts_and_deletes_in_order_with_capacity() {
+    let mut s = MemoryStore::new();
+    options::set(&mut s, Env::at(1), &[NS, b"t", b"CAPACITY", b"2"]).unwrap();
+    put(&mut s, 2, &["t", "a", "1", "t", "b", "2"]).unwrap();
+    // Deleting one and adding one stays within capacity: nothing evicted.
+    let r = write_cmd(&mut s, 3, &["DEL", "t", "a", "PUT", "t", "c", "3"]).unwrap();
+    assert_eq!(versions_of(&r), [3, 4]);
+    assert_eq!(live_ids(&mut s, "t"), ["b", "c"]);
+    // Put then delete of the same record: gone; delete then put: back.
+    write_cmd(&mut s, 4, &["PUT", "t", "x", "9", "DEL", "t", "x"]).unwrap();
+    write_cmd(&mut s, 5, &["DEL", "t", "c", "PUT", "t", "c", "again"]).unwrap();
+    assert_eq!(live_ids(&mut s, "t"), ["b", "c"]);
+    let c = get::run(&mut s, &[NS, b"t", b"c"]).unwrap();
+    assert_ne!(c, Reply::Null);
+    // The tombstone of x carries the data it was put with.
+    let x = changes(&mut s)
+        .into_iter()
+        .find(|r| r.id == "x" && r.deleted_at.is_some())
+        .unwrap();
+    assert_eq!(x.data.unwrap().value, b"9");
+    assert_eq!(check_lines(&mut s, 6), Vec::<String>::new());
 }
