@@ -146,23 +146,6 @@ pub fn check_woken_sync(ctx: &Context, argv: &[redis_module::RedisString]) -> Db
     check(ctx, &mut RedisStore::new(ctx), "sync", &args)
 }
 
-/// (command, ACL categories) of every command.
-const CATEGORIES: [(&str, &str); 13] = [
-    ("db.put", "write slow"),
-    ("db.delete", "write slow"),
-    ("db.get", "read fast"),
-    ("db.setoptions", "write slow"),
-    ("db.getoptions", "read fast"),
-    ("db.lease", "write fast"),
-    ("db.release", "write fast"),
-    ("db.sync", "read slow blocking"),
-    ("db.synclatest", "read slow"),
-    ("db.versions", "read fast"),
-    ("db.types", "read slow"),
-    ("db.check", "read slow"),
-    ("db.write", "write slow"),
-];
-
 /// The module's own ACL category (where the server can add one).
 pub const CATEGORY: &str = "databroker";
 
@@ -195,7 +178,10 @@ pub fn register(ctx: &Context) {
         // SAFETY: valid load context and C string.
         own = unsafe { add(ctx.ctx, c.as_ptr()) } == OK;
     }
-    for (name, cats) in CATEGORIES {
+    for (name, cats) in crate::command_table::COMMANDS
+        .iter()
+        .map(|c| (c.name, c.acl))
+    {
         let cats = if own {
             format!("{cats} {CATEGORY}")
         } else {

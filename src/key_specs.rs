@@ -10,23 +10,6 @@ use std::ptr;
 
 use redis_module::{raw, Context};
 
-/// (command, minimum arity including the command name, read-only).
-const COMMANDS: [(&str, c_int, bool); 13] = [
-    ("db.put", -5, false),
-    ("db.delete", -4, false),
-    ("db.get", -4, true),
-    ("db.setoptions", -3, false),
-    ("db.getoptions", 3, true),
-    ("db.lease", 5, false),
-    ("db.release", 4, false),
-    ("db.sync", -4, true),
-    ("db.synclatest", -2, true),
-    ("db.versions", 2, true),
-    ("db.types", 2, true),
-    ("db.check", 2, true),
-    ("db.write", -5, false),
-];
-
 fn key_spec(read_only: bool) -> raw::RedisModuleCommandKeySpec {
     let flags = if read_only {
         raw::REDISMODULE_CMD_KEY_RO | raw::REDISMODULE_CMD_KEY_ACCESS
@@ -65,7 +48,8 @@ pub fn register(ctx: &Context) {
         sizeof_keyspec: std::mem::size_of::<raw::RedisModuleCommandKeySpec>(),
         sizeof_arg: std::mem::size_of::<raw::RedisModuleCommandArg>(),
     };
-    for (name, arity, read_only) in COMMANDS {
+    for cmd in crate::command_table::COMMANDS {
+        let (name, arity, read_only) = (cmd.name, cmd.arity, cmd.read_only());
         let Ok(cname) = CString::new(name) else {
             continue;
         };
@@ -79,7 +63,7 @@ pub fn register(ctx: &Context) {
         let mut specs = [key_spec(read_only), unsafe { std::mem::zeroed() }];
         // `COMMAND DOCS` content (summary, since, complexity, arguments);
         // `docs` owns the C strings and arrays and outlives the call.
-        let docs = crate::command_docs::find(name).map(crate::command_docs::CDocs::new);
+        let docs = Some(crate::command_docs::CDocs::new(&cmd.doc));
         let mut info = raw::RedisModuleCommandInfo {
             version: &version,
             summary: docs.as_ref().map_or(ptr::null(), |d| d.summary),

@@ -6,6 +6,7 @@
 
 mod acl;
 mod command_docs;
+mod command_table;
 mod config;
 mod dispatch;
 mod key_specs;
@@ -34,10 +35,12 @@ type ModuleAlloc = std::alloc::System;
 #[cfg(test)]
 const MODULE_ALLOC: ModuleAlloc = std::alloc::System;
 
-use dispatch::{command, Cmd};
-
 fn init(ctx: &Context, args: &[RedisString]) -> Status {
     if let Err(why) = config::check_load_args(args) {
+        log_warning(&format!("databroker: {why}; the module is not loaded"));
+        return Status::Err;
+    }
+    if let Err(why) = register_commands(ctx) {
         log_warning(&format!("databroker: {why}; the module is not loaded"));
         return Status::Err;
     }
@@ -61,6 +64,33 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
     Status::Ok
 }
 
+/// Creates every command of [`command_table::COMMANDS`], all served by
+/// [`dispatch::entry`]; the namespace (argument 1) is each command's key.
+fn register_commands(ctx: &Context) -> Result<(), String> {
+    let create = unsafe { redis_module::raw::RedisModule_CreateCommand }
+        .ok_or("RedisModule_CreateCommand is missing")?;
+    for cmd in command_table::COMMANDS {
+        let name = std::ffi::CString::new(cmd.name).map_err(|e| e.to_string())?;
+        let flags = std::ffi::CString::new(cmd.flags).map_err(|e| e.to_string())?;
+        // SAFETY: valid load context and C strings (Redis copies them).
+        let status = unsafe {
+            create(
+                ctx.ctx,
+                name.as_ptr(),
+                Some(dispatch::entry),
+                flags.as_ptr(),
+                1,
+                1,
+                1,
+            )
+        };
+        if status != redis_module::raw::REDISMODULE_OK as std::os::raw::c_int {
+            return Err(format!("could not create the command {}", cmd.name));
+        }
+    }
+    Ok(())
+}
+
 /// Writes `message` to the server log (NUL bytes dropped; never panics).
 pub fn log_warning(message: &str) {
     let clean: Vec<u8> = message.bytes().filter(|&b| b != 0).collect();
@@ -80,34 +110,13 @@ pub fn log_warning(message: &str) {
     };
 }
 
-/// The handler of a command that goes through [`dispatch::command`].
-macro_rules! handler {
-    ($cmd:expr) => {
-        |ctx: &Context, args: Vec<RedisString>| command(ctx, args, $cmd)
-    };
-}
-
 redis_module! {
     name: "databroker",
     version: 1,
     allocator: (ModuleAlloc, MODULE_ALLOC),
     data_types: [],
     init: init,
-    commands: [
-        ["db.put", handler!(Cmd::Put), "write deny-oom", 1, 1, 1, ""],
-        ["db.delete", handler!(Cmd::Delete), "write", 1, 1, 1, ""],
-        ["db.get", handler!(Cmd::Get), "readonly fast", 1, 1, 1, ""],
-        ["db.setoptions", handler!(Cmd::SetOptions), "write", 1, 1, 1, ""],
-        ["db.getoptions", handler!(Cmd::GetOptions), "readonly fast", 1, 1, 1, ""],
-        ["db.lease", handler!(Cmd::Lease), "write fast", 1, 1, 1, ""],
-        ["db.release", handler!(Cmd::Release), "write fast", 1, 1, 1, ""],
-        ["db.versions", handler!(Cmd::Versions), "readonly fast", 1, 1, 1, ""],
-        ["db.types", handler!(Cmd::Types), "readonly", 1, 1, 1, ""],
-        ["db.sync", sync_cmd::db_sync, "readonly", 1, 1, 1, ""],
-        ["db.synclatest", handler!(Cmd::SyncLatest), "readonly", 1, 1, 1, ""],
-        ["db.check", handler!(Cmd::Check), "readonly", 1, 1, 1, ""],
-        ["db.write", handler!(Cmd::Write), "write", 1, 1, 1, ""],
-    ],
+    commands: [],
     configurations: [
         i64: [
             ["changes-ttl-ms", &config::CHANGES_TTL_MS, config::DEFAULT_CHANGES_TTL_MS, 0, i64::MAX, ConfigurationFlags::DEFAULT, None],

@@ -50,25 +50,11 @@ pub static ERRORS: Counter = Counter::new();
 /// Writes refused because the server may evict keys.
 pub static REFUSED_EVICTION: Counter = Counter::new();
 
-/// Per-command call counters, in the order of [`COMMAND_NAMES`].
-pub static CALLS: [Counter; COMMAND_NAMES.len()] = [const { Counter::new() }; COMMAND_NAMES.len()];
+/// The most commands the module may have (the size of [`CALLS`]).
+pub const MAX_COMMANDS: usize = 32;
 
-/// The module's commands (lowercase, as INFO reports them).
-pub const COMMAND_NAMES: [&str; 13] = [
-    "put",
-    "delete",
-    "get",
-    "setoptions",
-    "getoptions",
-    "lease",
-    "release",
-    "sync",
-    "synclatest",
-    "versions",
-    "types",
-    "check",
-    "write",
-];
+/// Per-command call counters, by index in [`crate::command_table::COMMANDS`].
+pub static CALLS: [Counter; MAX_COMMANDS] = [const { Counter::new() }; MAX_COMMANDS];
 
 /// Adds a committed write's counts.
 pub fn record_write(s: WriteStats) {
@@ -92,7 +78,8 @@ pub unsafe extern "C" fn info_func(ctx: *mut RedisModuleInfoCtx, _for_crash_repo
                 add(ctx, n.as_ptr(), v.min(i64::MAX as u64) as i64);
             }
         };
-        for (name, c) in COMMAND_NAMES.iter().zip(CALLS.iter()) {
+        for (cmd, c) in crate::command_table::COMMANDS.iter().zip(CALLS.iter()) {
+            let name = cmd.name.strip_prefix("db.").unwrap_or(cmd.name);
             field(&format!("cmd_{name}"), c.get());
         }
         field("records_written", RECORDS_WRITTEN.get());

@@ -19,7 +19,6 @@ use crate::{reply, stats, waiters};
 
 const OK: c_int = raw::REDISMODULE_OK as c_int;
 const ERR: c_int = raw::REDISMODULE_ERR as c_int;
-const STAT_INDEX: usize = 7;
 
 /// Bumped by every write the module makes or sees replicated: a cached
 /// wake-up answer is valid only within the epoch it was computed in.
@@ -68,7 +67,9 @@ fn can_block(ctx: &Context) -> bool {
 
 /// The `DB.SYNC` command.
 pub fn db_sync(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
-    stats::CALLS[STAT_INDEX].add(1);
+    if let Some(i) = crate::command_table::index_of(b"db.sync") {
+        stats::CALLS[i].add(1);
+    }
     let outcome = catch_unwind(AssertUnwindSafe(|| match answer(ctx, &args) {
         Ok((ans, Some(block_ms), key)) if ans.caught_up && can_block(ctx) => {
             block(ctx, &key, block_ms);
