@@ -176,7 +176,9 @@ pub fn touched(name: &str, args: &[&[u8]], cluster: bool) -> Touched {
             }
             out
         }
-        _ => Vec::new(),
+        // A command without its own entry is checked as a write of the
+        // namespace's fixed keys (fail closed).
+        _ => txn_keys(&keys, &[], cluster),
     }
 }
 
