@@ -155,7 +155,7 @@ pub const CATEGORY: &str = "databroker";
 /// commands by name, see the README). Call from the module's init.
 pub fn register(ctx: &Context) {
     if !api_present() {
-        crate::log_warning(
+        crate::log::warning(
             "databroker: this server lacks the ACL module API; per-key ACL checks are off",
         );
     }
@@ -165,7 +165,7 @@ pub fn register(ctx: &Context) {
             raw::RedisModule_SetCommandACLCategories
         })
     else {
-        crate::log_warning(
+        crate::log::warning(
             "databroker: this server cannot put module commands in ACL categories; grant the DB.* commands by name",
         );
         return;
@@ -193,7 +193,7 @@ pub fn register(ctx: &Context) {
         // SAFETY: valid load context and names.
         let command = unsafe { get_command(ctx.ctx, cname.as_ptr()) };
         if command.is_null() || unsafe { set_categories(command, ccats.as_ptr()) } != OK {
-            crate::log_warning(&format!(
+            crate::log::warning(&format!(
                 "databroker: could not set the ACL categories of {name}"
             ));
         }

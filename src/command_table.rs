@@ -11,7 +11,7 @@ use databroker_core::commands::{self, Env};
 use databroker_core::{DbResult, Reply};
 
 use crate::command_docs::*;
-use crate::dispatch::current_env;
+use crate::env::current_env;
 use crate::redis_store::RedisStore;
 
 /// A command body over the store: the arguments after the command name.

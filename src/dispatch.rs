@@ -1,12 +1,9 @@
 //! The one entry point of every command: panic barrier, cluster check,
 //! argument conversion, running the core logic, replying, counting.
 
-use std::hash::{BuildHasher, Hasher};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use databroker_core::commands::Env;
-use databroker_core::keys::has_hash_tag;
 use databroker_core::{DbError, DbResult, Reply};
 use std::os::raw::c_int;
 
@@ -15,50 +12,10 @@ use redis_module::{decode_args, Context, ContextFlags, RedisResult, RedisString,
 
 use crate::command_table::{index_of, Command, Run, COMMANDS};
 
+use crate::env::{check_namespace, config_env, current_env};
 use crate::oldest_change;
 use crate::redis_store::RedisStore;
-use crate::{config, reply, stats};
-
-/// One clock reading and a random number for a write command.
-pub fn current_env() -> Env {
-    let now_us = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0);
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_i64(now_us);
-    Env {
-        now_us,
-        random: h.finish(),
-        ..config_env()
-    }
-}
-
-/// The configuration part of [`Env`] only (reads need no clock or randomness).
-pub fn config_env() -> Env {
-    Env {
-        now_us: 0,
-        random: 0,
-        changes_ttl_ms: config::changes_ttl_ms(),
-        max_count: config::max_count(),
-        max_records_per_call: config::max_records_per_call(),
-        token_ttl_ms: config::token_ttl_ms(),
-        oldest_change_us: None,
-        cluster: false,
-        oom: false,
-    }
-}
-
-/// Checks the namespace against the naming rule and the cluster rule.
-pub fn check_namespace(ctx: &Context, ns: Option<&[u8]>) -> DbResult<()> {
-    ns.map_or(Ok(()), databroker_core::keys::check_namespace)?;
-    match ns {
-        Some(ns) if ctx.get_flags().contains(ContextFlags::CLUSTER) && !has_hash_tag(ns) => {
-            Err(DbError::CrossSlot)
-        }
-        _ => Ok(()),
-    }
-}
+use crate::{reply, stats};
 
 fn run(ctx: &Context, cmd: &Command, argv: &[&[u8]]) -> DbResult<Reply> {
     check_namespace(ctx, argv.first().copied())?;
@@ -68,7 +25,7 @@ fn run(ctx: &Context, cmd: &Command, argv: &[&[u8]]) -> DbResult<Reply> {
         if let Some(e) = crate::memory_policy::refuse_write(ctx) {
             return Err(e);
         }
-        crate::sync_cmd::bump_epoch();
+        crate::epoch::bump();
     }
     let ns = argv.first().copied().unwrap_or_default();
     let env = if cmd.writes() {

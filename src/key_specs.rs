@@ -79,7 +79,7 @@ pub fn register(ctx: &Context) {
         let mut status = unsafe { set_info(command, &info) };
         if status != raw::REDISMODULE_OK as c_int && docs.is_some() {
             // A server that refuses the documentation still gets the key specs.
-            crate::log_warning(&format!(
+            crate::log::warning(&format!(
                 "databroker: the server refused the documentation of {name}; setting key specs only"
             ));
             info.summary = ptr::null();
@@ -91,7 +91,7 @@ pub fn register(ctx: &Context) {
         }
         drop(docs);
         if status != raw::REDISMODULE_OK as c_int {
-            crate::log_warning(&format!(
+            crate::log::warning(&format!(
                 "databroker: could not set the key specs of {name}"
             ));
         }

@@ -8,14 +8,19 @@ mod acl;
 mod command_docs;
 mod command_table;
 mod config;
+mod counter;
 mod dispatch;
+mod env;
+mod epoch;
 mod key_specs;
+mod log;
 mod memory_policy;
 mod namespaces;
 mod oldest_change;
 mod redis_store;
 mod reply;
 mod retention_timer;
+mod server_events;
 mod stats;
 mod sync_cmd;
 mod waiters;
@@ -37,11 +42,11 @@ const MODULE_ALLOC: ModuleAlloc = std::alloc::System;
 
 fn init(ctx: &Context, args: &[RedisString]) -> Status {
     if let Err(why) = config::check_load_args(args) {
-        log_warning(&format!("databroker: {why}; the module is not loaded"));
+        log::warning(&format!("databroker: {why}; the module is not loaded"));
         return Status::Err;
     }
     if let Err(why) = register_commands(ctx) {
-        log_warning(&format!("databroker: {why}; the module is not loaded"));
+        log::warning(&format!("databroker: {why}; the module is not loaded"));
         return Status::Err;
     }
     // Replace the crate's INFO handler with ours (section `databroker`).
@@ -55,9 +60,10 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
     memory_policy::watch(ctx);
     sync_cmd::subscribe(ctx);
     waiters::subscribe(ctx);
+    server_events::subscribe(ctx);
     retention_timer::start(ctx);
     std::panic::set_hook(Box::new(|info| {
-        log_warning(&format!(
+        log::warning(&format!(
             "databroker: panic caught and turned into an error reply: {info}"
         ));
     }));
@@ -89,25 +95,6 @@ fn register_commands(ctx: &Context) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-/// Writes `message` to the server log (NUL bytes dropped; never panics).
-pub fn log_warning(message: &str) {
-    let clean: Vec<u8> = message.bytes().filter(|&b| b != 0).collect();
-    let (Ok(text), Some(log)) = (std::ffi::CString::new(clean), unsafe {
-        redis_module::raw::RedisModule_Log
-    }) else {
-        return;
-    };
-    // SAFETY: a NULL context logs for the module; "%s" takes the one C string.
-    unsafe {
-        log(
-            std::ptr::null_mut(),
-            c"warning".as_ptr(),
-            c"%s".as_ptr(),
-            text.as_ptr(),
-        )
-    };
 }
 
 redis_module! {

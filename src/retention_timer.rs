@@ -10,7 +10,7 @@ use databroker_core::commands::retention::{trim, TRIM_BATCH};
 use databroker_core::Keys;
 use redis_module::{Context, ContextFlags, RedisValue};
 
-use crate::dispatch::current_env;
+use crate::env::current_env;
 use crate::oldest_change;
 use crate::redis_store::RedisStore;
 use crate::stats;
@@ -70,7 +70,7 @@ fn step(ctx: &Context) {
     let Some(RedisValue::Array(keys)) = parts.get(1) else {
         return;
     };
-    crate::sync_cmd::bump_epoch();
+    crate::epoch::bump();
     let mut store = RedisStore::new(ctx);
     for k in keys {
         let name: &[u8] = match k {

@@ -2,38 +2,11 @@
 
 use std::ffi::CString;
 use std::os::raw::c_int;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use databroker_core::commands::txn::WriteStats;
 use redis_module::raw::{self, RedisModuleInfoCtx};
 
-/// One counter.
-pub struct Counter(AtomicU64);
-
-impl Counter {
-    /// A zero counter.
-    pub const fn new() -> Self {
-        Counter(AtomicU64::new(0))
-    }
-    /// Adds `n`.
-    pub fn add(&self, n: u64) {
-        self.0.fetch_add(n, Ordering::Relaxed);
-    }
-    /// Subtracts `n`.
-    pub fn sub(&self, n: u64) {
-        self.0.fetch_sub(n, Ordering::Relaxed);
-    }
-    /// The value.
-    pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
-    }
-}
-
-impl Default for Counter {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+pub use crate::counter::Counter;
 
 /// Records put.
 pub static RECORDS_WRITTEN: Counter = Counter::new();
@@ -47,8 +20,6 @@ pub static TRIMMED: Counter = Counter::new();
 pub static WAITING: Counter = Counter::new();
 /// Error replies.
 pub static ERRORS: Counter = Counter::new();
-/// Writes refused because the server may evict keys.
-pub static REFUSED_EVICTION: Counter = Counter::new();
 
 /// The most commands the module may have (the size of [`CALLS`]).
 pub const MAX_COMMANDS: usize = 32;
@@ -89,7 +60,10 @@ pub unsafe extern "C" fn info_func(ctx: *mut RedisModuleInfoCtx, _for_crash_repo
         field("waiting_sync_clients", WAITING.get());
         field("errors", ERRORS.get());
         field("retention_hint_bytes", crate::oldest_change::bytes() as u64);
-        field("writes_refused_eviction", REFUSED_EVICTION.get());
+        field(
+            "writes_refused_eviction",
+            crate::memory_policy::REFUSED.get(),
+        );
         field(
             "eviction_policy_unsafe",
             u64::from(crate::memory_policy::evicting_seen()),

@@ -3,51 +3,22 @@
 //! replicas, [`on_keyspace_event`] does when the replicated `SET` arrives).
 //! Every callback is panic-safe and re-runs the same non-blocking logic.
 
-use std::cell::RefCell;
 use std::os::raw::{c_char, c_int, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use databroker_core::commands::sync::{self, SyncAnswer, SyncArgs};
 use databroker_core::{DbError, DbResult, Reply};
 use redis_module::raw::{self, RedisModuleCtx, RedisModuleString};
 use redis_module::{decode_args, Context, ContextFlags, RedisResult, RedisString, RedisValue};
 
-use crate::dispatch::{check_namespace, config_env};
+use crate::env::{check_namespace, config_env};
+use crate::epoch::{WakeAnswer, EPOCH, WAKE_CACHE};
 use crate::redis_store::{RStr, RedisStore};
 use crate::{reply, stats, waiters};
 
 const OK: c_int = raw::REDISMODULE_OK as c_int;
 const ERR: c_int = raw::REDISMODULE_ERR as c_int;
-
-/// Bumped by every write the module makes or sees replicated: a cached
-/// wake-up answer is valid only within the epoch it was computed in.
-static EPOCH: AtomicU64 = AtomicU64::new(0);
-
-/// Marks that namespace data may have changed.
-pub fn bump_epoch() {
-    EPOCH.fetch_add(1, Ordering::Relaxed);
-    // The old answer can never be used again: free it (it may hold many records).
-    WAKE_CACHE.with(|c| {
-        if let Ok(mut c) = c.try_borrow_mut() {
-            c.take();
-        }
-    });
-}
-
-/// The answer computed for the first follower woken by a write, reused for
-/// every other follower with the same arguments in the same epoch (a write
-/// often wakes hundreds of identical `DB.SYNC` calls). Main thread only.
-struct WakeAnswer {
-    epoch: u64,
-    db: c_int,
-    args: Vec<Vec<u8>>,
-    result: Result<(Reply, bool), DbError>,
-}
-
-thread_local! {
-    static WAKE_CACHE: RefCell<Option<WakeAnswer>> = const { RefCell::new(None) };
-}
 
 /// Runs the non-blocking part of `DB.SYNC` for the arguments after the command name.
 fn answer(ctx: &Context, argv: &[RedisString]) -> DbResult<(SyncAnswer, Option<u64>, Vec<u8>)> {
@@ -110,7 +81,9 @@ fn block(ctx: &Context, key: &[u8], block_ms: u64) {
         reply::send_error_text(ctx.ctx, "ERR could not block the client");
         return;
     }
-    waiters::insert(id, bc, waiters::selected_db(ctx.ctx), key);
+    let db = waiters::selected_db(ctx.ctx);
+    waiters::insert(id, bc, db, key);
+    crate::namespaces::waited(db, key.strip_suffix(b".last_version").unwrap_or(key));
     stats::WAITING.add(1);
 }
 
@@ -223,7 +196,7 @@ pub unsafe extern "C" fn on_keyspace_event(
             return;
         }
         if let Some(ns) = RedisString::string_as_slice(key).strip_suffix(b".last_version") {
-            bump_epoch();
+            crate::epoch::bump();
             crate::namespaces::replicated_write(ctx, ns);
             if let Some(signal) = unsafe { raw::RedisModule_SignalKeyAsReady } {
                 // SAFETY: valid ctx and key from Redis.

@@ -13,7 +13,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::os::raw::{c_char, c_int, c_void};
+use std::os::raw::{c_char, c_int};
 use std::panic::catch_unwind;
 use std::time::Duration;
 
@@ -54,7 +54,6 @@ pub fn next_id() -> u64 {
 
 /// Registers a blocked client waiting on `key` in database `db`.
 pub fn insert(id: u64, bc: *mut RedisModuleBlockedClient, db: c_int, key: &[u8]) {
-    crate::namespaces::waited(db, key.strip_suffix(LAST_VERSION).unwrap_or(key));
     WAITERS.with(|w| {
         w.borrow_mut().insert(
             id,
@@ -178,52 +177,13 @@ pub unsafe extern "C" fn on_key_removed(
     raw::REDISMODULE_OK as c_int
 }
 
-/// Server-event callback for FLUSHDB/FLUSHALL (after the flush) and SWAPDB.
-unsafe extern "C" fn on_server_event(
-    ctx: *mut RedisModuleCtx,
-    eid: raw::RedisModuleEvent,
-    subevent: u64,
-    data: *mut c_void,
-) {
-    let _ = catch_unwind(|| {
-        if data.is_null() {
-            return;
-        }
-        if eid.id == raw::REDISMODULE_EVENT_FLUSHDB {
-            if subevent != raw::REDISMODULE_SUBEVENT_FLUSHDB_END {
-                return;
-            }
-            // SAFETY: Redis passes a RedisModuleFlushInfo for this event.
-            let dbnum = unsafe { (*data.cast::<raw::RedisModuleFlushInfo>()).dbnum };
-            crate::namespaces::flushed((dbnum >= 0).then_some(dbnum));
-            crate::oldest_change::forget_db(dbnum);
-            schedule(
-                ctx,
-                Wake {
-                    db: (dbnum >= 0).then_some(dbnum),
-                    key: None,
-                },
-            );
-        } else if eid.id == raw::REDISMODULE_EVENT_SWAPDB {
-            // SAFETY: Redis passes a RedisModuleSwapDbInfo for this event.
-            let info = unsafe { &*data.cast::<raw::RedisModuleSwapDbInfo>() };
-            crate::namespaces::swapped(info.dbnum_first, info.dbnum_second);
-            crate::oldest_change::forget_db(info.dbnum_first);
-            crate::oldest_change::forget_db(info.dbnum_second);
-            for db in [info.dbnum_first, info.dbnum_second] {
-                schedule(
-                    ctx,
-                    Wake {
-                        db: Some(db),
-                        key: None,
-                    },
-                );
-            }
-        }
-    });
+/// Wakes every waiter of database `db` (None: all databases), after a
+/// flush or swap of its data.
+pub fn wake_db(ctx: *mut RedisModuleCtx, db: Option<c_int>) {
+    schedule(ctx, Wake { db, key: None });
 }
 
-/// Subscribes the callbacks (call from the module's init).
+/// Subscribes the keyspace callback (call from the module's init).
 pub fn subscribe(ctx: &Context) {
     if let Some(sub) = unsafe { raw::RedisModule_SubscribeToKeyspaceEvents } {
         let classes = raw::REDISMODULE_NOTIFY_GENERIC
@@ -231,15 +191,5 @@ pub fn subscribe(ctx: &Context) {
             | raw::REDISMODULE_NOTIFY_EVICTED;
         // SAFETY: valid load context; the callback is panic-safe.
         unsafe { sub(ctx.ctx, classes as c_int, Some(on_key_removed)) };
-    }
-    if let Some(sub) = unsafe { raw::RedisModule_SubscribeToServerEvent } {
-        for id in [
-            raw::REDISMODULE_EVENT_FLUSHDB,
-            raw::REDISMODULE_EVENT_SWAPDB,
-        ] {
-            let event = raw::RedisModuleEvent { id, dataver: 1 };
-            // SAFETY: valid load context; the callback is panic-safe.
-            unsafe { sub(ctx.ctx, event, Some(on_server_event)) };
-        }
     }
 }
