@@ -13,6 +13,7 @@ mod dispatch;
 mod env;
 mod epoch;
 mod key_specs;
+mod keyspace;
 mod log;
 mod memory_policy;
 mod namespaces;
@@ -58,8 +59,7 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
     acl::register(ctx);
     namespaces::init(ctx);
     memory_policy::watch(ctx);
-    sync_cmd::subscribe(ctx);
-    waiters::subscribe(ctx);
+    keyspace::subscribe(ctx);
     server_events::subscribe(ctx);
     retention_timer::start(ctx);
     std::panic::set_hook(Box::new(|info| {

@@ -3,7 +3,7 @@
 //! replicas, [`on_keyspace_event`] does when the replicated `SET` arrives).
 //! Every callback is panic-safe and re-runs the same non-blocking logic.
 
-use std::os::raw::{c_char, c_int, c_void};
+use std::os::raw::{c_int, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 
@@ -175,48 +175,15 @@ extern "C" fn on_free(_ctx: *mut RedisModuleCtx, privdata: *mut c_void) {
     });
 }
 
-/// Keyspace callback for string events: a replicated `SET <ns>.last_version`
-/// (on a replica, or an AOF load) wakes the namespace's waiting clients.
-///
-/// # Safety
-/// Called by Redis with valid arguments.
-pub unsafe extern "C" fn on_keyspace_event(
-    ctx: *mut RedisModuleCtx,
-    _type: c_int,
-    event: *const c_char,
-    key: *mut RedisModuleString,
-) -> c_int {
-    let _ = catch_unwind(|| {
-        if event.is_null() || key.is_null() {
-            return;
+/// A replicated `SET <ns>.last_version` (on a replica, or an AOF load)
+/// wakes the namespace's waiting clients (see `keyspace`).
+pub fn on_counter_set(ctx: *mut RedisModuleCtx, key: *mut RedisModuleString) {
+    if let Some(ns) = RedisString::string_as_slice(key).strip_suffix(b".last_version") {
+        crate::epoch::bump();
+        crate::namespaces::replicated_write(ctx, ns);
+        if let Some(signal) = unsafe { raw::RedisModule_SignalKeyAsReady } {
+            // SAFETY: valid ctx and key from Redis.
+            unsafe { signal(ctx, key) };
         }
-        // SAFETY: Redis passes a NUL-terminated event name.
-        let ev = unsafe { std::ffi::CStr::from_ptr(event) }.to_bytes();
-        if ev != b"set" {
-            return;
-        }
-        if let Some(ns) = RedisString::string_as_slice(key).strip_suffix(b".last_version") {
-            crate::epoch::bump();
-            crate::namespaces::replicated_write(ctx, ns);
-            if let Some(signal) = unsafe { raw::RedisModule_SignalKeyAsReady } {
-                // SAFETY: valid ctx and key from Redis.
-                unsafe { signal(ctx, key) };
-            }
-        }
-    });
-    OK
-}
-
-/// Subscribes [`on_keyspace_event`] to string events.
-pub fn subscribe(ctx: &Context) {
-    if let Some(sub) = unsafe { raw::RedisModule_SubscribeToKeyspaceEvents } {
-        // SAFETY: valid load context; the callback is panic-safe.
-        unsafe {
-            sub(
-                ctx.ctx,
-                raw::REDISMODULE_NOTIFY_STRING as c_int,
-                Some(on_keyspace_event),
-            )
-        };
     }
 }

@@ -13,7 +13,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::os::raw::{c_char, c_int};
+use std::os::raw::c_int;
 use std::panic::catch_unwind;
 use std::time::Duration;
 
@@ -126,70 +126,41 @@ fn fire(_ctx: &Context, _: ()) {
     });
 }
 
-/// Keyspace callback for generic, expired and evicted events: a namespace
-/// counter that disappears wakes the namespace's waiters.
-///
-/// # Safety
-/// Called by Redis with valid arguments.
-pub unsafe extern "C" fn on_key_removed(
-    ctx: *mut RedisModuleCtx,
-    _type: c_int,
-    event: *const c_char,
-    key: *mut RedisModuleString,
-) -> c_int {
-    let _ = catch_unwind(|| {
-        if event.is_null() || key.is_null() || WAITERS.with(|w| w.borrow().is_empty()) {
-            return;
+/// A key deleted (`del`, `expired`, `evicted`, `rename_from`,
+/// `move_from`; see `keyspace`): a namespace counter that disappears wakes
+/// the namespace's waiters.
+pub fn on_key_removed(ctx: *mut RedisModuleCtx, key: *mut RedisModuleString) {
+    if WAITERS.with(|w| w.borrow().is_empty()) {
+        return;
+    }
+    // In cluster mode keys also disappear when their slot migrates
+    // (MIGRATE deletes them here): the waiters must get MOVED once the
+    // slot has moved, not SERVERVERSION now.
+    if Context::new(ctx)
+        .get_flags()
+        .contains(ContextFlags::CLUSTER)
+    {
+        return;
+    }
+    let name = RedisString::string_as_slice(key);
+    for suffix in WATCHED {
+        if let Some(ns) = name.strip_suffix(suffix) {
+            let mut wait_key = ns.to_vec();
+            wait_key.extend_from_slice(LAST_VERSION);
+            let db = selected_db(ctx);
+            schedule(
+                ctx,
+                Wake {
+                    db: Some(db),
+                    key: Some(wait_key),
+                },
+            );
         }
-        // SAFETY: Redis passes a NUL-terminated event name.
-        let ev = unsafe { std::ffi::CStr::from_ptr(event) }.to_bytes();
-        if !matches!(
-            ev,
-            b"del" | b"expired" | b"evicted" | b"rename_from" | b"move_from"
-        ) {
-            return;
-        }
-        // In cluster mode keys also disappear when their slot migrates
-        // (MIGRATE deletes them here): the waiters must get MOVED once the
-        // slot has moved, not SERVERVERSION now.
-        if Context::new(ctx)
-            .get_flags()
-            .contains(ContextFlags::CLUSTER)
-        {
-            return;
-        }
-        let name = RedisString::string_as_slice(key);
-        for suffix in WATCHED {
-            if let Some(ns) = name.strip_suffix(suffix) {
-                let mut wait_key = ns.to_vec();
-                wait_key.extend_from_slice(LAST_VERSION);
-                let db = selected_db(ctx);
-                schedule(
-                    ctx,
-                    Wake {
-                        db: Some(db),
-                        key: Some(wait_key),
-                    },
-                );
-            }
-        }
-    });
-    raw::REDISMODULE_OK as c_int
+    }
 }
 
 /// Wakes every waiter of database `db` (None: all databases), after a
 /// flush or swap of its data.
 pub fn wake_db(ctx: *mut RedisModuleCtx, db: Option<c_int>) {
     schedule(ctx, Wake { db, key: None });
-}
-
-/// Subscribes the keyspace callback (call from the module's init).
-pub fn subscribe(ctx: &Context) {
-    if let Some(sub) = unsafe { raw::RedisModule_SubscribeToKeyspaceEvents } {
-        let classes = raw::REDISMODULE_NOTIFY_GENERIC
-            | raw::REDISMODULE_NOTIFY_EXPIRED
-            | raw::REDISMODULE_NOTIFY_EVICTED;
-        // SAFETY: valid load context; the callback is panic-safe.
-        unsafe { sub(ctx.ctx, classes as c_int, Some(on_key_removed)) };
-    }
 }
