@@ -114,7 +114,11 @@ fn run(ctx: &Context, cmd: Cmd, argv: &[&[u8]]) -> DbResult<Reply> {
         }
         crate::sync_cmd::bump_epoch();
     }
-    let mut store = RedisStore::new(ctx);
+    let mut store = if cmd.writes() {
+        RedisStore::for_write(ctx)
+    } else {
+        RedisStore::new(ctx)
+    };
     let ns = argv.first().copied().unwrap_or_default();
     let env = if cmd.writes() {
         Env {

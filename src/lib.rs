@@ -40,6 +40,7 @@ fn init(ctx: &Context, _args: &[RedisString]) -> Status {
         unsafe { register(ctx.ctx, Some(stats::info_func)) };
     }
     key_specs::register(ctx);
+    redis_store::init(ctx);
     memory_policy::watch(ctx);
     sync_cmd::subscribe(ctx);
     waiters::subscribe(ctx);
