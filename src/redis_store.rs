@@ -104,6 +104,9 @@ pub fn init(ctx: &Context) {
 struct Open {
     key: *mut RedisModuleKey,
     rname: RStr,
+    /// The bytes of `rname` (stable while it is held).
+    name: *const u8,
+    name_len: usize,
     /// Opened for writing (else read-only, and null when the key is missing).
     write: bool,
     /// Signaled as modified by this store.
@@ -112,8 +115,9 @@ struct Open {
 
 impl Open {
     fn is(&self, name: &[u8]) -> bool {
-        // SAFETY: a valid string owned by this entry.
-        unsafe { str_bytes(self.rname.ptr) == name }
+        // SAFETY: the bytes of `rname`, which this entry holds.
+        self.name_len == name.len()
+            && unsafe { std::slice::from_raw_parts(self.name, self.name_len) } == name
     }
 }
 
@@ -234,8 +238,13 @@ impl<'c> RedisStore<'c> {
         // SAFETY: valid ctx and key name; the handle is closed in Drop or `close`.
         let key =
             unsafe { raw::RedisModule_OpenKey.expect("OpenKey")(ctx, rname.ptr, mode as c_int) };
+        // SAFETY: a valid string; its buffer lives as long as the entry.
+        let bytes = unsafe { str_bytes(rname.ptr) };
+        let (name, name_len) = (bytes.as_ptr(), bytes.len());
         self.open.push(Open {
             key: key.cast(),
+            name,
+            name_len,
             rname,
             write,
             signaled: false,

@@ -41,7 +41,8 @@ pub struct Txn<'k> {
     state: NsState,
     next: u64,
     changes: Vec<(u64, Vec<u8>)>,
-    record_sets: Vec<(Vec<u8>, Vec<u8>)>,
+    /// `records` field and the index in `changes` of the encoded record.
+    record_sets: Vec<(Vec<u8>, usize)>,
     record_dels: Vec<Vec<u8>>,
     type_adds: BTreeMap<String, Vec<(f64, Vec<u8>)>>,
     type_rems: BTreeMap<Vec<u8>, Vec<Vec<u8>>>,
@@ -116,15 +117,17 @@ impl<'k> Txn<'k> {
     /// Puts a record; returns its version.
     pub fn put(&mut self, rtype: &str, id: &str, payload: &[u8]) -> u64 {
         let v = self.issue();
-        let rec = record::new_record(v, rtype, id, payload, self.env.now_us);
-        let bytes = record::encode(&rec);
+        let bytes = encode_put(v, rtype, id, payload, self.env.now_us);
         self.record_sets
-            .push((record_field(rtype, id), bytes.clone()));
+            .push((record_field(rtype, id), self.changes.len()));
         self.changes.push((v, bytes));
-        self.type_adds
-            .entry(rtype.to_string())
-            .or_default()
-            .push((type_score(self.env.now_us), id.as_bytes().to_vec()));
+        let add = (type_score(self.env.now_us), id.as_bytes().to_vec());
+        match self.type_adds.get_mut(rtype) {
+            Some(adds) => adds.push(add),
+            None => {
+                self.type_adds.insert(rtype.to_string(), vec![add]);
+            }
+        }
         self.note_type(rtype);
         self.stats.puts += 1;
         v
@@ -178,6 +181,13 @@ impl<'k> Txn<'k> {
         }
         let keys = self.keys;
         let issued = !self.changes.is_empty();
+        // By the layout's invariant a type whose `changes.<type>` exists is
+        // in `record_types` already: only the others need a membership check.
+        let known: Vec<bool> = self
+            .types
+            .iter()
+            .map(|t| issued && store.kind(&keys.type_changes(t.as_bytes())) == KeyKind::ZSet)
+            .collect();
         for (rtype, bytes) in &self.options {
             match bytes {
                 Some(b) => store.hset(keys.options(), &[(rtype.as_bytes(), b.as_slice())]),
@@ -197,7 +207,7 @@ impl<'k> Txn<'k> {
             let pairs: Vec<(&[u8], &[u8])> = self
                 .record_sets
                 .iter()
-                .map(|(f, v)| (f.as_slice(), v.as_slice()))
+                .map(|(f, i)| (f.as_slice(), self.changes[*i].1.as_slice()))
                 .collect();
             store.hset(keys.records(), &pairs);
         }
@@ -224,7 +234,9 @@ impl<'k> Txn<'k> {
             let new_types: Vec<&[u8]> = self
                 .types
                 .iter()
-                .map(|t| t.as_bytes())
+                .zip(&known)
+                .filter(|(_, known)| !**known)
+                .map(|(t, _)| t.as_bytes())
                 .filter(|t| !store.sismember(types_key, t))
                 .collect();
             if !new_types.is_empty() {
@@ -264,6 +276,80 @@ impl<'k> Txn<'k> {
             Reply::Array(versions.iter().map(|v| Reply::uint(*v)).collect()),
         ])
     }
+}
+
+fn put_varint(out: &mut Vec<u8>, mut n: u64) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+fn varint_len(n: u64) -> usize {
+    (64 - (n | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+fn put_bytes(out: &mut Vec<u8>, tag: u8, bytes: &[u8]) {
+    if !bytes.is_empty() {
+        out.push(tag);
+        put_varint(out, bytes.len() as u64);
+        out.extend_from_slice(bytes);
+    }
+}
+
+fn bytes_len(bytes: &[u8]) -> usize {
+    if bytes.is_empty() {
+        0
+    } else {
+        1 + varint_len(bytes.len() as u64) + bytes.len()
+    }
+}
+
+/// `record::encode(&record::new_record(..))`, written straight into one
+/// buffer of the exact size (the same bytes prost writes: proto3 fields
+/// in order, defaults left out, `data` always present).
+fn encode_put(version: u64, rtype: &str, id: &str, payload: &[u8], now_us: i64) -> Vec<u8> {
+    let ts = record::timestamp(now_us);
+    let (secs, nanos) = (ts.seconds as u64, ts.nanos as i64 as u64);
+    let ts_len = if secs != 0 { 1 + varint_len(secs) } else { 0 }
+        + if nanos != 0 { 1 + varint_len(nanos) } else { 0 };
+    let any_len = bytes_len(rtype.as_bytes()) + bytes_len(payload);
+    let len = if version != 0 {
+        1 + varint_len(version)
+    } else {
+        0
+    } + bytes_len(rtype.as_bytes())
+        + bytes_len(id.as_bytes())
+        + 1
+        + varint_len(any_len as u64)
+        + any_len
+        + 1
+        + varint_len(ts_len as u64)
+        + ts_len;
+    let mut out = Vec::with_capacity(len);
+    if version != 0 {
+        out.push(0x08);
+        put_varint(&mut out, version);
+    }
+    put_bytes(&mut out, 0x12, rtype.as_bytes());
+    put_bytes(&mut out, 0x1a, id.as_bytes());
+    out.push(0x22);
+    put_varint(&mut out, any_len as u64);
+    put_bytes(&mut out, 0x0a, rtype.as_bytes());
+    put_bytes(&mut out, 0x12, payload);
+    out.push(0x2a);
+    put_varint(&mut out, ts_len as u64);
+    if secs != 0 {
+        out.push(0x08);
+        put_varint(&mut out, secs);
+    }
+    if nanos != 0 {
+        out.push(0x10);
+        put_varint(&mut out, nanos);
+    }
+    debug_assert_eq!(out.len(), len);
+    out
 }
 
 /// Checks that the `records` field of `(rtype, id)` is free or holds that
@@ -318,4 +404,28 @@ pub fn conflict(field: &[u8], held_type: &str, held_id: &str) -> DbError {
         held_type,
         held_id
     ))
+}
+
+#[cfg(test)]
+mod encode_tests {
+    use super::*;
+
+    #[test]
+    fn encode_put_is_prost_encoding() {
+        let big = vec![7u8; 300];
+        for (v, t, i, p, now) in [
+            (1u64, "t", "a", &b"x"[..], 1_732_563_189_123_456i64),
+            (0, "", "", &b""[..], 0),
+            (u64::MAX, "type/with/slash", "id", &big[..], -1),
+            (1 << 53, "t", "\u{e9}", &[0u8, 1, 2][..], -1_000_001),
+            (300, "x", "y", &big[..200], 1_000_000),
+            (5, "x", "y", &b"z"[..], 999_999),
+        ] {
+            assert_eq!(
+                encode_put(v, t, i, p, now),
+                record::encode(&record::new_record(v, t, i, p, now)),
+                "{v} {t:?} {i:?} {now}"
+            );
+        }
+    }
 }
