@@ -158,8 +158,19 @@ fn run(ctx: &Context, cmd: Cmd, argv: &[&[u8]]) -> DbResult<Reply> {
 pub fn command(ctx: &Context, args: Vec<RedisString>, cmd: Cmd) -> RedisResult {
     stats::CALLS[cmd.stat_index()].add(1);
     let outcome = catch_unwind(AssertUnwindSafe(|| {
-        let argv: Vec<&[u8]> = args.iter().skip(1).map(|a| a.as_slice()).collect();
-        let result = run(ctx, cmd, &argv);
+        // The arguments as slices, on the stack when few (every DB.GET and one-record DB.PUT).
+        let mut few: [&[u8]; 8] = [&[]; 8];
+        let many: Vec<&[u8]>;
+        let argv: &[&[u8]] = if args.len() <= few.len() {
+            for (slot, a) in few.iter_mut().zip(args.iter().skip(1)) {
+                *slot = a.as_slice();
+            }
+            &few[..args.len().saturating_sub(1)]
+        } else {
+            many = args.iter().skip(1).map(|a| a.as_slice()).collect();
+            &many
+        };
+        let result = run(ctx, cmd, argv);
         reply::send_result(ctx.ctx, result.as_ref());
     }));
     if outcome.is_err() {

@@ -3,7 +3,7 @@
 //! the equivalent deterministic native command (HSET, ZADD, SET ... PXAT, ...).
 //! Sets have no low-level API, so they go through `RedisModule_Call`.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::ffi::{CStr, CString};
 use std::os::raw::{c_char, c_int};
 use std::ptr;
@@ -148,6 +148,43 @@ struct Scratch {
 
 thread_local! {
     static SCRATCH: Cell<Option<Scratch>> = const { Cell::new(None) };
+    /// Key names as Redis strings made without a context, most recent last,
+    /// kept between commands (a namespace's commands name the same keys).
+    /// Redis never changes a string it does not own alone; each user takes
+    /// its own reference. Never freed at exit.
+    static NAMES: RefCell<Vec<*mut RedisModuleString>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Key names kept in [`NAMES`].
+const NAMES_MAX: usize = 24;
+
+/// A Redis string holding the key name `name`, from [`NAMES`] when there.
+fn key_name(name: &[u8]) -> RStr {
+    let null = ptr::null_mut();
+    NAMES.with(|names| {
+        let mut names = names.borrow_mut();
+        // SAFETY: every cached string is valid (the cache holds a reference).
+        if let Some(i) = names.iter().rposition(|&s| unsafe { str_bytes(s) } == name) {
+            let s = names[i];
+            if i + 1 != names.len() {
+                names.remove(i);
+                names.push(s);
+            }
+            // SAFETY: a valid string; the new reference is freed on drop.
+            unsafe { raw::RedisModule_RetainString.expect("RetainString")(null, s) };
+            return RStr { ctx: null, ptr: s };
+        }
+        let s = RStr::new(null, name);
+        if names.len() >= NAMES_MAX {
+            let old = names.remove(0);
+            // SAFETY: the cache's own reference.
+            unsafe { raw::RedisModule_FreeString.expect("FreeString")(null, old) };
+        }
+        // SAFETY: a valid string; the cache's reference is freed on eviction.
+        unsafe { raw::RedisModule_RetainString.expect("RetainString")(null, s.ptr) };
+        names.push(s.ptr);
+        s
+    })
 }
 
 /// Values at least this long are kept in [`Scratch::shared`] for reuse.
@@ -229,7 +266,7 @@ impl<'c> RedisStore<'c> {
             close_handle(self.open.swap_remove(i));
         }
         let ctx = self.raw_ctx();
-        let rname = RStr::new(ctx, name);
+        let rname = key_name(name);
         let mode = if write {
             raw::REDISMODULE_READ | raw::REDISMODULE_WRITE
         } else {

@@ -31,8 +31,20 @@ pub fn run(store: &mut impl Store, args: &[&[u8]]) -> DbResult<Reply> {
     let format = parse_format_only(&args[3..])?;
     let records = keys.records();
     expect_kind(store, records, KeyKind::Hash)?;
-    let field = record_field(rtype, id);
-    let Some(bytes) = store.hget(records, &field) else {
+    // The field `<type>/<id>`, on the stack when short.
+    let mut short = [0u8; 128];
+    let long: Vec<u8>;
+    let len = rtype.len() + 1 + id.len();
+    let field: &[u8] = if len <= short.len() {
+        short[..rtype.len()].copy_from_slice(rtype.as_bytes());
+        short[rtype.len()] = b'/';
+        short[rtype.len() + 1..len].copy_from_slice(id.as_bytes());
+        &short[..len]
+    } else {
+        long = record_field(rtype, id);
+        &long
+    };
+    let Some(bytes) = store.hget(records, field) else {
         return Ok(Reply::Null);
     };
     // A field that belongs to another (type, id) reads as absent.
@@ -40,7 +52,7 @@ pub fn run(store: &mut impl Store, args: &[&[u8]]) -> DbResult<Reply> {
         bytes,
         format,
         |t, i| (t, i) == (rtype, id),
-        || format!("{} field {}", show(records), show(&field)),
+        || format!("{} field {}", show(records), show(field)),
     )?;
     Ok(reply.unwrap_or(Reply::Null))
 }
