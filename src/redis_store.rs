@@ -796,8 +796,30 @@ impl Store for RedisStore<'_> {
 
     fn set(&mut self, key: &[u8], value: &[u8]) {
         self.write_with_args(c"SET", key, &[value], |k, s| {
-            // SAFETY: open writable key.
-            unsafe { raw::RedisModule_StringSet.expect("StringSet")(k, s[0].ptr) };
+            // SAFETY: open writable key; the DMA pointer is used at once.
+            unsafe {
+                // An existing string without expiry is overwritten in place:
+                // the same effect as SET, and the value stays a raw string, so
+                // reading it again (StringDMA) needs no conversion or copy.
+                if raw::RedisModule_KeyType.expect("KeyType")(k) == STRING
+                    && raw::RedisModule_GetExpire.expect("GetExpire")(k)
+                        == raw::REDISMODULE_NO_EXPIRE as i64
+                    && raw::RedisModule_StringTruncate.expect("StringTruncate")(k, value.len())
+                        == raw::REDISMODULE_OK as c_int
+                {
+                    let mut len = 0usize;
+                    let p = raw::RedisModule_StringDMA.expect("StringDMA")(
+                        k,
+                        &mut len,
+                        raw::REDISMODULE_WRITE as c_int,
+                    );
+                    if !p.is_null() && len == value.len() {
+                        std::ptr::copy_nonoverlapping(value.as_ptr(), p.cast::<u8>(), len);
+                        return;
+                    }
+                }
+                raw::RedisModule_StringSet.expect("StringSet")(k, s[0].ptr);
+            }
         });
     }
 
