@@ -717,6 +717,65 @@ impl Store for RedisStore<'_> {
         }
     }
 
+    fn hget_with(&mut self, key: &[u8], field: &[u8], visit: &mut dyn FnMut(&[u8])) -> bool {
+        if self.key_type(key) != HASH {
+            return false;
+        }
+        let k = self.key(key);
+        let ctx = self.raw_ctx();
+        let f = RStr::new(ctx, field);
+        let mut out: *mut RedisModuleString = ptr::null_mut();
+        // SAFETY: open hash key; NULL-terminated field/out list; the value
+        // we own is lent to `visit`, then freed.
+        unsafe {
+            raw::RedisModule_HashGet.expect("HashGet")(
+                k,
+                raw::REDISMODULE_HASH_NONE as c_int,
+                f.ptr,
+                &mut out as *mut *mut RedisModuleString,
+                ptr::null_mut::<RedisModuleString>(),
+            );
+            if out.is_null() {
+                return false;
+            }
+            visit(str_bytes(out));
+            raw::RedisModule_FreeString.expect("FreeString")(ctx, out);
+        }
+        true
+    }
+
+    fn zlast_with(&mut self, key: &[u8], visit: &mut dyn FnMut(&[u8], f64)) -> bool {
+        if self.key_type(key) != ZSET {
+            return false;
+        }
+        let k = self.key(key);
+        // SAFETY: open zset key; the range is stopped before returning; the
+        // element we own is lent to `visit`, then freed.
+        unsafe {
+            if raw::RedisModule_ZsetLastInScoreRange.expect("ZsetLastInScoreRange")(
+                k,
+                f64::NEG_INFINITY,
+                f64::INFINITY,
+                0,
+                0,
+            ) != raw::REDISMODULE_OK as c_int
+            {
+                return false;
+            }
+            let mut score = 0f64;
+            let e = raw::RedisModule_ZsetRangeCurrentElement.expect("ZsetRangeCurrentElement")(
+                k, &mut score,
+            );
+            let found = !e.is_null();
+            if found {
+                visit(str_bytes(e), score);
+                raw::RedisModule_FreeString.expect("FreeString")(self.raw_ctx(), e);
+            }
+            raw::RedisModule_ZsetRangeStop.expect("ZsetRangeStop")(k);
+            found
+        }
+    }
+
     fn zcard(&mut self, key: &[u8]) -> u64 {
         if self.key_type(key) != ZSET {
             return 0;

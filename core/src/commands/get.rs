@@ -44,15 +44,16 @@ pub fn run(store: &mut impl Store, args: &[&[u8]]) -> DbResult<Reply> {
         long = record_field(rtype, id);
         &long
     };
-    let Some(bytes) = store.hget(records, field) else {
-        return Ok(Reply::Null);
-    };
-    // A field that belongs to another (type, id) reads as absent.
-    let reply = record::formatted(
-        bytes,
-        format,
-        |t, i| (t, i) == (rtype, id),
-        || format!("{} field {}", show(records), show(field)),
-    )?;
-    Ok(reply.unwrap_or(Reply::Null))
+    // A field that belongs to another (type, id) reads as absent; the value
+    // is borrowed (MAP decodes it in place, PROTO copies it once).
+    let mut reply = Ok(None);
+    store.hget_with(records, field, &mut |bytes| {
+        reply = record::formatted(
+            bytes,
+            format,
+            |t, i| (t, i) == (rtype, id),
+            || format!("{} field {}", show(records), show(field)),
+        );
+    });
+    Ok(reply?.unwrap_or(Reply::Null))
 }

@@ -28,13 +28,18 @@ pub fn run(store: &mut impl Store, env: Env, args: &[&[u8]]) -> DbResult<(Reply,
     let mut seen: HashMap<Vec<u8>, (&str, &str)> = HashMap::new();
     let mut caps: Vec<(&str, Option<u64>)> = Vec::new();
     for &(rtype, id, _) in &items {
-        let field = record_field(rtype, id);
-        match seen.get(&field) {
-            Some(&(t, i)) if (t, i) != (rtype, id) => return Err(conflict(&field, t, i)),
-            Some(_) => {}
-            None => {
-                check_own(store, &keys, rtype, id)?;
-                seen.insert(field, (rtype, id));
+        if items.len() == 1 {
+            // Nothing else in this call can share the field.
+            check_own(store, &keys, rtype, id)?;
+        } else {
+            let field = record_field(rtype, id);
+            match seen.get(&field) {
+                Some(&(t, i)) if (t, i) != (rtype, id) => return Err(conflict(&field, t, i)),
+                Some(_) => {}
+                None => {
+                    check_own(store, &keys, rtype, id)?;
+                    seen.insert(field, (rtype, id));
+                }
             }
         }
         if !caps.iter().any(|(t, _)| *t == rtype) {

@@ -66,7 +66,11 @@ pub fn read(store: &mut impl Store, keys: &Keys) -> DbResult<NsState> {
     let changes = keys.changes();
     expect_kind(store, changes, KeyKind::ZSet)?;
     let mut last_stamp = None;
-    match store.zlast(changes) {
+    let mut newest_change = None;
+    store.zlast_with(changes, &mut |member, score| {
+        newest_change = Some((record::stamp(member), score));
+    });
+    match newest_change {
         Some((_, newest)) if newest > last_version as f64 => {
             return Err(inconsistent(
                 keys,
@@ -96,7 +100,7 @@ pub fn read(store: &mut impl Store, keys: &Keys) -> DbResult<NsState> {
                 ),
             ));
         }
-        Some((member, _)) => last_stamp = record::stamp(&member),
+        Some((stamp, _)) => last_stamp = stamp,
         None if last_version == 0 && store.kind(keys.records()) == KeyKind::Hash => {
             return Err(inconsistent(
                 keys,

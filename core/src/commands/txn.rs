@@ -183,11 +183,13 @@ impl<'k> Txn<'k> {
         let issued = !self.changes.is_empty();
         // By the layout's invariant a type whose `changes.<type>` exists is
         // in `record_types` already: only the others need a membership check.
-        let known: Vec<bool> = self
-            .types
-            .iter()
-            .map(|t| issued && store.kind(&keys.type_changes(t.as_bytes())) == KeyKind::ZSet)
-            .collect();
+        // (A bit per type; types past the 64th always get the check.)
+        let mut known = 0u64;
+        for (i, t) in self.types.iter().enumerate().take(64) {
+            if issued && store.kind(&keys.type_changes(t.as_bytes())) == KeyKind::ZSet {
+                known |= 1 << i;
+            }
+        }
         for (rtype, bytes) in &self.options {
             match bytes {
                 Some(b) => store.hset(keys.options(), &[(rtype.as_bytes(), b.as_slice())]),
@@ -234,9 +236,9 @@ impl<'k> Txn<'k> {
             let new_types: Vec<&[u8]> = self
                 .types
                 .iter()
-                .zip(&known)
-                .filter(|(_, known)| !**known)
-                .map(|(t, _)| t.as_bytes())
+                .enumerate()
+                .filter(|(i, _)| *i >= 64 || known & (1 << i) == 0)
+                .map(|(_, t)| t.as_bytes())
                 .filter(|t| !store.sismember(types_key, t))
                 .collect();
             if !new_types.is_empty() {
@@ -357,17 +359,22 @@ fn encode_put(version: u64, rtype: &str, id: &str, payload: &[u8], now_us: i64) 
 /// when the record exists. Reads only the owner, not the data.
 pub fn check_own(store: &mut impl Store, keys: &Keys, rtype: &str, id: &str) -> DbResult<bool> {
     let field = record_field(rtype, id);
-    let Some(bytes) = store.hget(keys.records(), &field) else {
-        return Ok(false);
-    };
-    match record::owner(&bytes) {
-        Some((t, i)) if (t, i) == (rtype, id) => Ok(true),
-        Some((t, i)) => Err(conflict(&field, t, i)),
-        None => Err(DbError::corrupt(format!(
-            "{} field {} does not decode as a Record",
-            record::show(keys.records()),
-            record::show(&field)
-        ))),
+    let mut checked = Ok(true);
+    let found = store.hget_with(keys.records(), &field, &mut |bytes| {
+        checked = match record::owner(bytes) {
+            Some((t, i)) if (t, i) == (rtype, id) => Ok(true),
+            Some((t, i)) => Err(conflict(&field, t, i)),
+            None => Err(DbError::corrupt(format!(
+                "{} field {} does not decode as a Record",
+                record::show(keys.records()),
+                record::show(&field)
+            ))),
+        };
+    });
+    if found {
+        checked
+    } else {
+        Ok(false)
     }
 }
 
