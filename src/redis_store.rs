@@ -152,7 +152,15 @@ thread_local! {
     /// kept between commands (a namespace's commands name the same keys).
     /// Redis never changes a string it does not own alone; each user takes
     /// its own reference. Never freed at exit.
-    static NAMES: RefCell<Vec<*mut RedisModuleString>> = const { RefCell::new(Vec::new()) };
+    static NAMES: RefCell<Vec<CachedName>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A key name in [`NAMES`]: the string and its bytes (stable while cached).
+#[derive(Clone, Copy)]
+struct CachedName {
+    ptr: *mut RedisModuleString,
+    bytes: *const u8,
+    len: usize,
 }
 
 /// Key names kept in [`NAMES`].
@@ -163,26 +171,39 @@ fn key_name(name: &[u8]) -> RStr {
     let null = ptr::null_mut();
     NAMES.with(|names| {
         let mut names = names.borrow_mut();
-        // SAFETY: every cached string is valid (the cache holds a reference).
-        if let Some(i) = names.iter().rposition(|&s| unsafe { str_bytes(s) } == name) {
-            let s = names[i];
+        // SAFETY: the bytes of a cached string, which the cache holds.
+        let hit = names.iter().rposition(|c| {
+            c.len == name.len() && unsafe { std::slice::from_raw_parts(c.bytes, c.len) } == name
+        });
+        if let Some(i) = hit {
+            let c = names[i];
             if i + 1 != names.len() {
                 names.remove(i);
-                names.push(s);
+                names.push(c);
             }
             // SAFETY: a valid string; the new reference is freed on drop.
-            unsafe { raw::RedisModule_RetainString.expect("RetainString")(null, s) };
-            return RStr { ctx: null, ptr: s };
+            unsafe { raw::RedisModule_RetainString.expect("RetainString")(null, c.ptr) };
+            return RStr {
+                ctx: null,
+                ptr: c.ptr,
+            };
         }
         let s = RStr::new(null, name);
         if names.len() >= NAMES_MAX {
             let old = names.remove(0);
             // SAFETY: the cache's own reference.
-            unsafe { raw::RedisModule_FreeString.expect("FreeString")(null, old) };
+            unsafe { raw::RedisModule_FreeString.expect("FreeString")(null, old.ptr) };
         }
         // SAFETY: a valid string; the cache's reference is freed on eviction.
-        unsafe { raw::RedisModule_RetainString.expect("RetainString")(null, s.ptr) };
-        names.push(s.ptr);
+        let bytes = unsafe {
+            raw::RedisModule_RetainString.expect("RetainString")(null, s.ptr);
+            str_bytes(s.ptr)
+        };
+        names.push(CachedName {
+            ptr: s.ptr,
+            bytes: bytes.as_ptr(),
+            len: bytes.len(),
+        });
         s
     })
 }

@@ -440,6 +440,16 @@ fn concurrent(bench: &Bench, c: &mut Conn, report: &mut Report) {
                         server_us[1] = usec / records as f64;
                         floor.push(server_us[1]);
                     }
+                    if std::env::var_os("BENCH_VERBOSE").is_some() {
+                        let per: Vec<String> = ["hset", "zadd", "set", "publish"]
+                            .iter()
+                            .map(|cmd| {
+                                let (u, n) = commandstat_usec(c, cmd).unwrap_or((0.0, 0));
+                                format!("{cmd} {:.2} µs × {n}", u / n.max(1) as f64)
+                            })
+                            .collect();
+                        println!("    native floor b={b}: {}", per.join(", "));
+                    }
                 } else if let Some((u, _)) = commandstat(c, "db.put") {
                     server_us[0] = u / b as f64;
                     module.push(server_us[0]);

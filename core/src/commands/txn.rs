@@ -206,16 +206,19 @@ impl<'k> Txn<'k> {
             );
         }
         if !self.record_sets.is_empty() {
-            let pairs: Vec<(&[u8], &[u8])> = self
+            let pairs = self
                 .record_sets
                 .iter()
-                .map(|(f, i)| (f.as_slice(), self.changes[*i].1.as_slice()))
-                .collect();
-            store.hset(keys.records(), &pairs);
+                .map(|(f, i)| (f.as_slice(), self.changes[*i].1.as_slice()));
+            with_slice(self.record_sets.len(), pairs, |pairs| {
+                store.hset(keys.records(), pairs)
+            });
         }
         for (rtype, adds) in &self.type_adds {
-            let pairs: Vec<(f64, &[u8])> = adds.iter().map(|(s, m)| (*s, m.as_slice())).collect();
-            store.zadd(&keys.type_changes(rtype.as_bytes()), &pairs);
+            let pairs = adds.iter().map(|(s, m)| (*s, m.as_slice()));
+            with_slice(adds.len(), pairs, |pairs| {
+                store.zadd(&keys.type_changes(rtype.as_bytes()), pairs)
+            });
         }
         if !self.record_dels.is_empty() {
             let fields: Vec<&[u8]> = self.record_dels.iter().map(Vec::as_slice).collect();
@@ -226,12 +229,10 @@ impl<'k> Txn<'k> {
             store.zrem(&keys.type_changes(rtype), &members);
         }
         if issued {
-            let pairs: Vec<(f64, &[u8])> = self
-                .changes
-                .iter()
-                .map(|(v, b)| (*v as f64, b.as_slice()))
-                .collect();
-            store.zadd(keys.changes(), &pairs);
+            let pairs = self.changes.iter().map(|(v, b)| (*v as f64, b.as_slice()));
+            with_slice(self.changes.len(), pairs, |pairs| {
+                store.zadd(keys.changes(), pairs)
+            });
             let types_key = keys.record_types();
             let new_types: Vec<&[u8]> = self
                 .types
@@ -244,8 +245,9 @@ impl<'k> Txn<'k> {
             if !new_types.is_empty() {
                 store.sadd(types_key, &new_types);
             }
-            let last_text = last.to_string();
-            store.set(keys.last_version(), last_text.as_bytes());
+            let mut text = [0u8; 20];
+            let last_text = decimal(last, &mut text);
+            store.set(keys.last_version(), last_text);
             if self.stats.puts > 0 {
                 store.notify("db.put", keys.records());
             }
@@ -263,7 +265,7 @@ impl<'k> Txn<'k> {
             );
             stats.trimmed = t.count as u64;
             stats.oldest_change_us = t.oldest_us;
-            store.publish(keys.last_version_ch(), last_text.as_bytes());
+            store.publish(keys.last_version_ch(), last_text);
             store.signal_ready(keys.last_version());
             return Ok(stats);
         }
@@ -277,6 +279,38 @@ impl<'k> Txn<'k> {
             Reply::Int(self.env.now_us),
             Reply::Array(versions.iter().map(|v| Reply::uint(*v)).collect()),
         ])
+    }
+}
+
+/// Runs `f` on the `n` items of `items` as a slice, on the stack when few.
+fn with_slice<T: Copy + Default, R>(
+    n: usize,
+    items: impl Iterator<Item = T>,
+    f: impl FnOnce(&[T]) -> R,
+) -> R {
+    let mut few = [T::default(); 8];
+    if n <= few.len() {
+        let mut k = 0;
+        for (slot, item) in few.iter_mut().zip(items) {
+            *slot = item;
+            k += 1;
+        }
+        f(&few[..k])
+    } else {
+        f(&items.collect::<Vec<T>>())
+    }
+}
+
+/// `n` in decimal, written into `buf`.
+fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[i..];
+        }
     }
 }
 
@@ -416,6 +450,18 @@ pub fn conflict(field: &[u8], held_type: &str, held_id: &str) -> DbError {
 #[cfg(test)]
 mod encode_tests {
     use super::*;
+
+    #[test]
+    fn decimal_text() {
+        for n in [0u64, 7, 10, 99, 1 << 53, u64::MAX] {
+            let mut buf = [0u8; 20];
+            assert_eq!(decimal(n, &mut buf), n.to_string().as_bytes());
+        }
+        let few = with_slice(3, [1, 2, 3].into_iter(), |s: &[i32]| s.to_vec());
+        assert_eq!(few, [1, 2, 3]);
+        let many = with_slice(9, 0..9, |s: &[i32]| s.to_vec());
+        assert_eq!(many, (0..9).collect::<Vec<_>>());
+    }
 
     #[test]
     fn encode_put_is_prost_encoding() {
