@@ -738,6 +738,29 @@ impl Store for RedisStore<'_> {
         }
     }
 
+    fn get_with(&mut self, key: &[u8], visit: &mut dyn FnMut(&[u8])) -> bool {
+        if self.key_type(key) != STRING {
+            return false;
+        }
+        let k = self.key(key);
+        let mut len = 0usize;
+        // SAFETY: open string key, read-only DMA; the bytes are lent to
+        // `visit` before anything else touches the key.
+        unsafe {
+            let p = raw::RedisModule_StringDMA.expect("StringDMA")(
+                k,
+                &mut len,
+                raw::REDISMODULE_READ as c_int,
+            );
+            if p.is_null() {
+                visit(&[]);
+            } else {
+                visit(std::slice::from_raw_parts(p.cast::<u8>(), len));
+            }
+        }
+        true
+    }
+
     fn hget_with(&mut self, key: &[u8], field: &[u8], visit: &mut dyn FnMut(&[u8])) -> bool {
         if self.key_type(key) != HASH {
             return false;

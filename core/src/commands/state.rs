@@ -32,14 +32,17 @@ impl NsState {
 
 fn read_u64(store: &mut impl Store, key: &[u8]) -> DbResult<Option<u64>> {
     expect_kind(store, key, KeyKind::String)?;
-    match store.get(key) {
-        None => Ok(None),
-        Some(v) => std::str::from_utf8(&v)
+    let mut value = None;
+    if !store.get_with(key, &mut |v| {
+        value = std::str::from_utf8(v)
             .ok()
-            .and_then(|s| s.parse::<u64>().ok())
-            .map(Some)
-            .ok_or_else(|| DbError::corrupt(format!("{} does not hold a decimal u64", show(key)))),
+            .and_then(|s| s.parse::<u64>().ok());
+    }) {
+        return Ok(None);
     }
+    value
+        .map(Some)
+        .ok_or_else(|| DbError::corrupt(format!("{} does not hold a decimal u64", show(key))))
 }
 
 /// The `CORRUPT` error for a namespace whose keys disagree.
