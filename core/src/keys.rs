@@ -125,6 +125,17 @@ impl Keys {
     }
 }
 
+/// `<ns>.records` written into `buf` when it fits: the one key name of a
+/// command that needs no other (no allocation).
+pub fn records_into<'a>(ns: &[u8], buf: &'a mut [u8]) -> Option<&'a [u8]> {
+    let suffix = SUFFIXES[RECORDS];
+    let len = ns.len() + suffix.len();
+    let out = buf.get_mut(..len)?;
+    out[..ns.len()].copy_from_slice(ns);
+    out[ns.len()..].copy_from_slice(suffix);
+    Some(out)
+}
+
 /// The `records` hash field of a record: `<type>/<id>`.
 pub fn record_field(record_type: &str, id: &str) -> Vec<u8> {
     let mut f = Vec::with_capacity(record_type.len() + 1 + id.len());
@@ -165,6 +176,12 @@ mod tests {
         assert_eq!(k.last_version(), b"{pomerium_v3}.last_version");
         assert_eq!(k.options(), b"{pomerium_v3}.options");
         assert_eq!(k.record_types(), b"{pomerium_v3}.record_types");
+        let mut buf = [0u8; 32];
+        assert_eq!(
+            records_into(b"{pomerium_v3}", &mut buf),
+            Some(&b"{pomerium_v3}.records"[..])
+        );
+        assert_eq!(records_into(b"{pomerium_v3}", &mut [0u8; 8]), None);
         let empty = Keys::new(b"");
         assert_eq!(empty.records(), b".records");
         assert_eq!(empty.record_types(), b".record_types");

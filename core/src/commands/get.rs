@@ -3,7 +3,7 @@
 use super::{arity, expect_kind};
 use crate::args::{is_word, parse_name, Opts};
 use crate::error::{DbError, DbResult};
-use crate::keys::{record_field, Keys};
+use crate::keys::{record_field, records_into, Keys};
 use crate::record::{self, show, Format};
 use crate::reply::Reply;
 use crate::store::{KeyKind, Store};
@@ -25,11 +25,19 @@ pub fn parse_format_only(rest: &[&[u8]]) -> DbResult<Format> {
 /// Runs `DB.GET`: the current record, or null.
 pub fn run(store: &mut impl Store, args: &[&[u8]]) -> DbResult<Reply> {
     arity(args.len() >= 3)?;
-    let keys = Keys::new(args[0]);
+
     let rtype = parse_name(args[1], "type")?;
     let id = parse_name(args[2], "id")?;
     let format = parse_format_only(&args[3..])?;
-    let records = keys.records();
+    let mut name = [0u8; 256];
+    let keys;
+    let records = match records_into(args[0], &mut name) {
+        Some(records) => records,
+        None => {
+            keys = Keys::new(args[0]);
+            keys.records()
+        }
+    };
     expect_kind(store, records, KeyKind::Hash)?;
     // The field `<type>/<id>`, on the stack when short.
     let mut short = [0u8; 128];
