@@ -121,10 +121,11 @@ fn run(ctx: &Context, cmd: Cmd, argv: &[&[u8]]) -> DbResult<Reply> {
     };
     let ns = argv.first().copied().unwrap_or_default();
     let env = if cmd.writes() {
+        let flags = ctx.get_flags();
         Env {
             oldest_change_us: oldest_change::get(ctx, ns),
-            cluster: ctx.get_flags().contains(ContextFlags::CLUSTER),
-            oom: ctx.get_flags().contains(ContextFlags::OOM),
+            cluster: flags.contains(ContextFlags::CLUSTER),
+            oom: flags.contains(ContextFlags::OOM),
             ..current_env()
         }
     } else {
@@ -134,7 +135,9 @@ fn run(ctx: &Context, cmd: Cmd, argv: &[&[u8]]) -> DbResult<Reply> {
     let written = |r: DbResult<(Reply, WriteStats)>| {
         r.map(|(reply, w)| {
             stats::record_write(w);
-            oldest_change::set(ctx, ns, w.oldest_change_us);
+            if w.oldest_change_us != env.oldest_change_us {
+                oldest_change::set(ctx, ns, w.oldest_change_us);
+            }
             reply
         })
     };

@@ -1012,7 +1012,8 @@ impl Store for RedisStore<'_> {
 
     fn publish(&mut self, channel: &[u8], message: &[u8]) {
         let ctx = self.raw_ctx();
-        let (c, m) = (RStr::new(ctx, channel), RStr::new(ctx, message));
+        // The channel is a namespace's name like its keys: kept between commands.
+        let (c, m) = (key_name(channel), RStr::new(ctx, message));
         // SAFETY: valid strings.
         unsafe { raw::RedisModule_PublishMessage.expect("PublishMessage")(ctx, c.ptr, m.ptr) };
         // Like a native PUBLISH: subscribers on replicas get it too; the AOF does not.
