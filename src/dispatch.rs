@@ -19,7 +19,11 @@ use crate::{reply, stats};
 
 fn run(ctx: &Context, cmd: &Command, argv: &[&[u8]]) -> DbResult<Reply> {
     check_namespace(ctx, argv.first().copied())?;
-    let mut store = RedisStore::new(ctx);
+    let mut store = if cmd.writes() {
+        RedisStore::for_write(ctx)
+    } else {
+        RedisStore::new(ctx)
+    };
     crate::acl::check(ctx, &mut store, cmd.name, argv)?;
     if cmd.writes() {
         if let Some(e) = crate::memory_policy::refuse_write(ctx) {
@@ -29,10 +33,11 @@ fn run(ctx: &Context, cmd: &Command, argv: &[&[u8]]) -> DbResult<Reply> {
     }
     let ns = argv.first().copied().unwrap_or_default();
     let env = if cmd.writes() {
+        let flags = ctx.get_flags();
         Env {
             oldest_change_us: oldest_change::get(ctx, ns),
-            cluster: ctx.get_flags().contains(ContextFlags::CLUSTER),
-            oom: ctx.get_flags().contains(ContextFlags::OOM),
+            cluster: flags.contains(ContextFlags::CLUSTER),
+            oom: flags.contains(ContextFlags::OOM),
             ..current_env()
         }
     } else {
@@ -43,7 +48,9 @@ fn run(ctx: &Context, cmd: &Command, argv: &[&[u8]]) -> DbResult<Reply> {
         Run::Read(body) | Run::Lease(body) => body(s, env, argv),
         Run::Write(body) => body(s, env, argv).map(|(reply, w)| {
             stats::record_write(w);
-            oldest_change::set(ctx, ns, w.oldest_change_us);
+            if w.oldest_change_us != env.oldest_change_us {
+                oldest_change::set(ctx, ns, w.oldest_change_us);
+            }
             crate::namespaces::wrote(ctx, ns, w.trimmed);
             reply
         }),
@@ -56,8 +63,19 @@ fn run(ctx: &Context, cmd: &Command, argv: &[&[u8]]) -> DbResult<Reply> {
 pub fn command(ctx: &Context, args: Vec<RedisString>, index: usize) -> RedisResult {
     stats::CALLS[index].add(1);
     let outcome = catch_unwind(AssertUnwindSafe(|| {
-        let argv: Vec<&[u8]> = args.iter().skip(1).map(|a| a.as_slice()).collect();
-        let result = run(ctx, &COMMANDS[index], &argv);
+        // The arguments as slices, on the stack when few (every DB.GET and one-record DB.PUT).
+        let mut few: [&[u8]; 8] = [&[]; 8];
+        let many: Vec<&[u8]>;
+        let argv: &[&[u8]] = if args.len() <= few.len() {
+            for (slot, a) in few.iter_mut().zip(args.iter().skip(1)) {
+                *slot = a.as_slice();
+            }
+            &few[..args.len().saturating_sub(1)]
+        } else {
+            many = args.iter().skip(1).map(|a| a.as_slice()).collect();
+            &many
+        };
+        let result = run(ctx, &COMMANDS[index], argv);
         reply::send_result(ctx.ctx, result.as_ref());
     }));
     if outcome.is_err() {

@@ -58,6 +58,7 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
     key_specs::register(ctx);
     acl::register(ctx);
     namespaces::init(ctx);
+    redis_store::init(ctx);
     memory_policy::watch(ctx);
     keyspace::subscribe(ctx);
     server_events::subscribe(ctx);

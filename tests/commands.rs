@@ -447,6 +447,19 @@ fn watch_sees_module_writes(flavor: Flavor) {
         Value::Nil,
         "reads and failed writes must not abort it"
     );
+    // Every key a write changes is signaled, each on its own.
+    for key in [
+        "{ns}.records",
+        "{ns}.changes",
+        "{ns}.changes.t",
+        "{ns}.last_version",
+    ] {
+        ok(&mut go, &["WATCH", key]);
+        ok(&mut c, &["DB.PUT", NS, "t", "w", "x"]);
+        ok(&mut go, &["MULTI"]);
+        ok(&mut go, &["PING"]);
+        assert_eq!(ok(&mut go, &["EXEC"]), Value::Nil, "{key} was written");
+    }
     ok(&mut go, &["WATCH", "{ns}.options"]);
     ok(&mut c, &["DB.PUT", NS, "t", "b", "x"]); // reads the options, writes other keys
     ok(&mut go, &["MULTI"]);
@@ -500,8 +513,33 @@ fn acl_key_patterns(flavor: Flavor) {
     ok(&mut stranger, &["DB.PUT", "{other}", "t", "a", "x"]);
 }
 
+/// A write sets `last_version` as SET does: the value, without an expiry
+/// (the module overwrites an existing string in place when it has none).
+fn last_version_written_like_set(flavor: Flavor) {
+    let s = server(flavor);
+    let mut c = s.conn();
+    ok(&mut c, &["DB.PUT", NS, "t", "a", "x"]);
+    ok(&mut c, &["DB.PUT", NS, "t", "b", "x"]);
+    assert_eq!(
+        ok(&mut c, &["GET", "{ns}.last_version"]),
+        Value::BulkString(b"2".to_vec())
+    );
+    ok(&mut c, &["PEXPIRE", "{ns}.last_version", "100000"]);
+    ok(&mut c, &["DB.PUT", NS, "t", "c", "x"]);
+    assert_eq!(int(&ok(&mut c, &["PTTL", "{ns}.last_version"])), -1);
+    for i in 0..12 {
+        ok(&mut c, &["DB.PUT", NS, "t", &format!("id{i}"), "x"]);
+    }
+    assert_eq!(
+        ok(&mut c, &["GET", "{ns}.last_version"]),
+        Value::BulkString(b"15".to_vec())
+    );
+    assert_eq!(int(&ok(&mut c, &["STRLEN", "{ns}.last_version"])), 2);
+}
+
 on_both!(
     acl_key_patterns,
+    last_version_written_like_set,
     watch_sees_module_writes,
     put_get,
     resp3_map,

@@ -75,8 +75,11 @@ pub fn run(bench: &Bench, report: &mut Report) {
     let mut usec: [Vec<f64>; 3] = Default::default();
     let mut r_proto = Vec::new();
     let mut r_map = Vec::new();
+    let mut us_proto = Vec::new();
+    let mut us_map = Vec::new();
     for round in 0..bench.rounds {
         let mut this = [0f64; 3];
+        let mut this_us = [f64::NAN; 3];
         for j in 0..3 {
             let i = (j + round) % 3;
             c.call(&[b"CONFIG", b"RESETSTAT"])
@@ -92,17 +95,25 @@ pub fn run(bench: &Bench, report: &mut Report) {
             rps[i].push(this[i]);
             if let Some((per, _)) = commandstat(&mut c, contenders[i].2) {
                 usec[i].push(per);
+                this_us[i] = per;
             }
         }
         r_proto.push(this[1] / this[0]);
         r_map.push(this[2] / this[0]);
+        // Server time per call, relative to HGET's in the same round.
+        for (j, out) in [(1, &mut us_proto), (2, &mut us_map)] {
+            let r = this_us[j] / this_us[0];
+            if r.is_finite() {
+                out.push(r);
+            }
+        }
     }
     let s: Vec<Spread> = rps.iter().map(|v| Spread::of(v)).collect();
     let (rp, rm) = (Spread::of(&r_proto), Spread::of(&r_map));
     let mut md = format!(
         "redis-benchmark, {} clients, pipeline {}, random ids among {IDS} stored records \
          (the same stored protobuf bytes: HGET reads `{NS}.records` directly), {} interleaved rounds.\n\n\
-         | command | reads/s | ÷ HGET | server µs/call |\n|---|---|---|---|\n",
+         | command | reads/s | ÷ HGET | server µs/call | server time ÷ HGET's |\n|---|---|---|---|---|\n",
         bench.clients, bench.pipeline, bench.rounds
     );
     for (i, (name, _, _)) in contenders.iter().enumerate() {
@@ -111,8 +122,13 @@ pub fn run(bench: &Bench, report: &mut Report) {
             1 => show(&rp, x),
             _ => show(&rm, x),
         };
+        let time_ratio = match i {
+            0 => "1".to_string(),
+            1 => show(&Spread::of(&us_proto), x),
+            _ => show(&Spread::of(&us_map), x),
+        };
         md.push_str(&format!(
-            "| {name} | {} | {ratio} | {:.2} |\n",
+            "| {name} | {} | {ratio} | {:.2} | {time_ratio} |\n",
             show(&s[i], si),
             Spread::of(&usec[i]).median
         ));
@@ -133,6 +149,19 @@ pub fn run(bench: &Bench, report: &mut Report) {
     report
         .checks
         .push(Check::higher("DB.GET (MAP) ÷ HGET", rm, 0.8, &ev));
+    for (name, samples, i, target) in [
+        ("DB.GET (PROTO) server time ÷ HGET's", &us_proto, 1, 1.3),
+        ("DB.GET (MAP) server time ÷ HGET's", &us_map, 2, 1.6),
+    ] {
+        let ev = format!(
+            "{:.2} vs {:.2} server µs/call",
+            Spread::of(&usec[i]).median,
+            Spread::of(&usec[0]).median
+        );
+        report
+            .checks
+            .push(Check::lower(name, Spread::of(samples), target, "x", &ev));
+    }
     report.section("Reads: DB.GET vs HGET", md);
     c.call(&[b"FLUSHALL"]).expect("FLUSHALL");
 }

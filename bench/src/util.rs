@@ -111,6 +111,25 @@ pub fn commandstat(c: &mut Conn, cmd: &str) -> Option<(f64, u64)> {
     Some((per?, calls?))
 }
 
+/// Total `usec` and `calls` of one command from `INFO commandstats`.
+pub fn commandstat_usec(c: &mut Conn, cmd: &str) -> Option<(f64, u64)> {
+    let line = info_field(
+        c,
+        "commandstats",
+        &format!("cmdstat_{}", cmd.to_lowercase()),
+    )?;
+    let mut usec = None;
+    let mut calls = None;
+    for kv in line.split(',') {
+        if let Some(v) = kv.strip_prefix("usec=") {
+            usec = v.parse().ok();
+        } else if let Some(v) = kv.strip_prefix("calls=") {
+            calls = v.parse().ok();
+        }
+    }
+    Some((usec?, calls?))
+}
+
 /// Runs `redis-benchmark` with one custom command; returns requests/s.
 pub fn redis_benchmark(
     port: u16,

@@ -185,6 +185,65 @@ pub fn go_style_exec(
     (out, 3 * ids.len() + 5)
 }
 
+/// The native floor of a put of `ids`: the commands a client runs for the
+/// same layout effects without a transaction, pipelined in one write: per
+/// record `HSET records`, `ZADD changes.<type>`, `ZADD changes`, then `SET
+/// last_version` and `PUBLISH` (`SADD record_types` only matters for a new
+/// type and is left out). Returns the encoded bytes and the reply count.
+pub fn native_floor(
+    ns: &str,
+    first_version: u64,
+    ids: &[String],
+    payload: &[u8],
+    now_us: i64,
+) -> (Vec<u8>, usize) {
+    let (multi, n) = go_style_exec(ns, first_version, ids, payload, now_us);
+    let mut out = Vec::with_capacity(multi.len());
+    let mut rest = &multi[..];
+    // Copy every command but MULTI, SADD and EXEC.
+    while !rest.is_empty() {
+        let end = command_len(rest);
+        let cmd = &rest[..end];
+        let skip = [&b"MULTI"[..], b"SADD", b"EXEC"]
+            .iter()
+            .any(|name| name_is(cmd, name));
+        if !skip {
+            out.extend_from_slice(cmd);
+        }
+        rest = &rest[end..];
+    }
+    (out, n - 3)
+}
+
+/// True when the RESP command `cmd` is `name`.
+fn name_is(cmd: &[u8], name: &[u8]) -> bool {
+    let Some(first) = cmd.windows(2).position(|w| w == b"\r\n") else {
+        return false;
+    };
+    let head = format!("${}\r\n", name.len());
+    cmd[first + 2..].starts_with(head.as_bytes())
+        && cmd[first + 2 + head.len()..].starts_with(name)
+        && cmd[first + 2 + head.len() + name.len()..].starts_with(b"\r\n")
+}
+
+/// Length of the first RESP command (an array of bulk strings) in `b`.
+fn command_len(b: &[u8]) -> usize {
+    let line = |at: usize| -> (usize, usize) {
+        let end = at + b[at..].windows(2).position(|w| w == b"\r\n").expect("CRLF");
+        let n: usize = std::str::from_utf8(&b[at + 1..end])
+            .expect("utf8")
+            .parse()
+            .expect("len");
+        (n, end + 2)
+    };
+    let (items, mut at) = line(0);
+    for _ in 0..items {
+        let (len, data) = line(at);
+        at = data + len + 2;
+    }
+    at
+}
+
 fn varint(out: &mut Vec<u8>, mut n: u64) {
     while n >= 0x80 {
         out.push((n as u8) | 0x80);

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::report::{Check, Report};
 use crate::resp::{self, encode, Conn, Value};
-use crate::util::{commandstat, redis_benchmark, show, si, x, Spread};
+use crate::util::{commandstat, commandstat_usec, redis_benchmark, show, si, x, Spread};
 use crate::workload::{self, go_style_exec, lua_args, put_args, Rng, TYPE};
 use crate::Bench;
 
@@ -250,6 +250,9 @@ struct Driven {
 enum Driver {
     Put,
     GoStyle,
+    /// The native floor: the same layout writes as plain commands, no
+    /// transaction (versions from a counter shared by the clients).
+    Native,
 }
 
 async fn client_loop(
@@ -259,6 +262,7 @@ async fn client_loop(
     b: usize,
     stop: Arc<AtomicBool>,
     counts: Arc<[AtomicU64; 3]>,
+    versions: Arc<AtomicU64>,
 ) -> std::io::Result<()> {
     let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
     s.set_nodelay(true)?;
@@ -276,6 +280,17 @@ async fn client_loop(
                 let r = resp::request_async(&mut s, &mut buf, &encode(&refs), 1).await?;
                 if let Value::Error(e) = &r[0] {
                     return Err(std::io::Error::other(format!("DB.PUT: {e}")));
+                }
+                counts[0].fetch_add(b as u64, Ordering::Relaxed);
+                counts[1].fetch_add(1, Ordering::Relaxed);
+            }
+            Driver::Native => {
+                let first = versions.fetch_add(b as u64, Ordering::Relaxed) + 1;
+                let (cmd, n) =
+                    workload::native_floor(NS, first, &ids, &payload, workload::now_us());
+                let r = resp::request_async(&mut s, &mut buf, &cmd, n).await?;
+                if let Some(Value::Error(e)) = r.iter().find(|v| matches!(v, Value::Error(_))) {
+                    return Err(std::io::Error::other(format!("native floor: {e}")));
                 }
                 counts[0].fetch_add(b as u64, Ordering::Relaxed);
                 counts[1].fetch_add(1, Ordering::Relaxed);
@@ -316,6 +331,7 @@ fn drive(port: u16, driver: Driver, b: usize, clients: usize, secs: f64) -> Driv
     rt.block_on(async move {
         let stop = Arc::new(AtomicBool::new(false));
         let counts: Arc<[AtomicU64; 3]> = Arc::new(Default::default());
+        let versions = Arc::new(AtomicU64::new(0));
         let t0 = Instant::now();
         let tasks: Vec<_> = (0..clients)
             .map(|i| {
@@ -326,6 +342,7 @@ fn drive(port: u16, driver: Driver, b: usize, clients: usize, secs: f64) -> Driv
                     b,
                     stop.clone(),
                     counts.clone(),
+                    versions.clone(),
                 ))
             })
             .collect();
@@ -360,11 +377,19 @@ fn concurrent(bench: &Bench, c: &mut Conn, report: &mut Report) {
          `MULTI` + per record `HSET records` / `ZADD changes.<type>` / `ZADD changes` + `SADD record_types` \
          + `SET last_version` + `PUBLISH` + `EXEC` in one write, retrying at once on a conflict \
          (the Go backend also sleeps with exponential backoff between retries and sends UNWATCH; \
-         both omitted, which favors it). It encodes the protobuf Record on the client.\n\n",
+         both omitted, which favors it). It encodes the protobuf Record on the client.\n\n\
+         The **native floor** is a third run with the same clients and records: each call pipelines \
+         the plain commands for the same layout effects without any transaction (per record \
+         `HSET records`, `ZADD changes.<type>`, `ZADD changes`, then `SET last_version` and \
+         `PUBLISH last_version_ch`; `SADD record_types` is only needed for a new type and is left out), \
+         versions from a counter the clients share. Its server time per record is the sum of \
+         `usec` (usec_per_call × calls, INFO commandstats) of those commands divided by the records \
+         written; DB.PUT's is its `usec_per_call` divided by the records per call. Both are measured \
+         in the same round, on a freshly flushed server.\n\n",
         bench.clients, bench.drive_secs, bench.rounds_concurrent
     ));
-    md.push_str("| records per call | DB.PUT records/s | Go-style records/s | Go-style conflicts per commit | DB.PUT ÷ Go-style | server µs/record: DB.PUT / Redis' own HSET + 2×ZADD in the Go-style run |\n");
-    md.push_str("|---|---|---|---|---|---|\n");
+    md.push_str("| records per call | DB.PUT records/s | Go-style records/s | Go-style conflicts per commit | DB.PUT ÷ Go-style | server µs/record: DB.PUT / Redis' own HSET + 2×ZADD in the Go-style run | server µs/record: native floor | DB.PUT ÷ native floor (server time) |\n");
+    md.push_str("|---|---|---|---|---|---|---|---|\n");
     for &b in &[1usize, 10, 100] {
         let mut put = Vec::new();
         let mut go = Vec::new();
@@ -372,13 +397,16 @@ fn concurrent(bench: &Bench, c: &mut Conn, report: &mut Report) {
         let mut conflict = Vec::new();
         let mut native = Vec::new();
         let mut module = Vec::new();
+        let mut floor = Vec::new();
+        let mut floor_ratio = Vec::new();
         for round in 0..bench.rounds_concurrent {
             let order = if round % 2 == 0 {
-                [Driver::Put, Driver::GoStyle]
+                [Driver::Put, Driver::Native, Driver::GoStyle]
             } else {
-                [Driver::GoStyle, Driver::Put]
+                [Driver::GoStyle, Driver::Native, Driver::Put]
             };
             let mut this = [0f64; 2];
+            let mut server_us = [f64::NAN; 2];
             for d in order {
                 flush(c);
                 if d == Driver::GoStyle {
@@ -400,10 +428,34 @@ fn concurrent(bench: &Bench, c: &mut Conn, report: &mut Report) {
                     let hset = commandstat(c, "hset").map_or(0.0, |(u, _)| u);
                     let zadd = commandstat(c, "zadd").map_or(0.0, |(u, _)| u);
                     native.push(hset + 2.0 * zadd);
+                } else if d == Driver::Native {
+                    // One HSET per record written.
+                    let records = commandstat_usec(c, "hset").map_or(0, |(_, n)| n);
+                    let usec: f64 = ["hset", "zadd", "set", "publish"]
+                        .iter()
+                        .filter_map(|cmd| commandstat_usec(c, cmd))
+                        .map(|(u, _)| u)
+                        .sum();
+                    if records > 0 {
+                        server_us[1] = usec / records as f64;
+                        floor.push(server_us[1]);
+                    }
+                    if std::env::var_os("BENCH_VERBOSE").is_some() {
+                        let per: Vec<String> = ["hset", "zadd", "set", "publish"]
+                            .iter()
+                            .map(|cmd| {
+                                let (u, n) = commandstat_usec(c, cmd).unwrap_or((0.0, 0));
+                                format!("{cmd} {:.2} µs × {n}", u / n.max(1) as f64)
+                            })
+                            .collect();
+                        println!("    native floor b={b}: {}", per.join(", "));
+                    }
                 } else if let Some((u, _)) = commandstat(c, "db.put") {
-                    module.push(u / b as f64);
+                    server_us[0] = u / b as f64;
+                    module.push(server_us[0]);
                 }
                 match d {
+                    Driver::Native => {}
                     Driver::Put => {
                         this[0] = rate;
                         put.push(rate);
@@ -417,6 +469,10 @@ fn concurrent(bench: &Bench, c: &mut Conn, report: &mut Report) {
                 }
             }
             ratio.push(this[0] / this[1]);
+            let fr = server_us[0] / server_us[1];
+            if fr.is_finite() {
+                floor_ratio.push(fr);
+            }
         }
         let (sp, sg, sr, sc) = (
             Spread::of(&put),
@@ -424,15 +480,43 @@ fn concurrent(bench: &Bench, c: &mut Conn, report: &mut Report) {
             Spread::of(&ratio),
             Spread::of(&conflict),
         );
+        let sf = Spread::of(&floor_ratio);
         md.push_str(&format!(
-            "| {b} | {} | {} | {:.1} | {} | {:.2} / {:.2} |\n",
+            "| {b} | {} | {} | {:.1} | {} | {:.2} / {:.2} | {:.2} | {} |\n",
             show(&sp, si),
             show(&sg, si),
             sc.median,
             show(&sr, x),
             Spread::of(&module).median,
-            Spread::of(&native).median
+            Spread::of(&native).median,
+            Spread::of(&floor).median,
+            show(&sf, x)
         ));
+        println!(
+            "  concurrent b={b:<3} server µs/record DB.PUT {:.2} native floor {:.2} -> {}",
+            Spread::of(&module).median,
+            Spread::of(&floor).median,
+            x(sf.median)
+        );
+        let floor_target = match b {
+            1 => Some(1.25),
+            10 => Some(1.1),
+            _ => None,
+        };
+        if let Some(target) = floor_target {
+            let ev = format!(
+                "{:.2} vs {:.2} server µs/record",
+                Spread::of(&module).median,
+                Spread::of(&floor).median
+            );
+            report.checks.push(Check::lower(
+                &format!("DB.PUT server time ÷ native floor, {b} per call"),
+                sf,
+                target,
+                "x",
+                &ev,
+            ));
+        }
         println!(
             "  concurrent b={b:<3} DB.PUT {} Go-style {} ({:.1} conflicts/commit) -> {}",
             si(sp.median),

@@ -10,7 +10,23 @@
 //! `.changes`, `.lease.<name>` vs `.last_version`, `.token.<t>`, ...), see [`check_namespace`]
 //! and the tests, which enumerate them.
 
-use std::cell::OnceCell;
+/// The fixed key names of a namespace, by suffix (index into `Keys::names`).
+const SUFFIXES: [&[u8]; 7] = [
+    b".server_version",
+    b".last_version",
+    b".last_version_ch",
+    b".records",
+    b".changes",
+    b".options",
+    b".record_types",
+];
+const SERVER_VERSION: usize = 0;
+const LAST_VERSION: usize = 1;
+const LAST_VERSION_CH: usize = 2;
+const RECORDS: usize = 3;
+const CHANGES: usize = 4;
+const OPTIONS: usize = 5;
+const RECORD_TYPES: usize = 6;
 
 use crate::error::{DbError, DbResult};
 
@@ -28,57 +44,48 @@ pub fn check_namespace(ns: &[u8]) -> DbResult<()> {
     Ok(())
 }
 
-/// The key names of one namespace, each built on first use and kept for
-/// the rest of the command.
+/// The key names of one namespace, all built at once into one buffer (a
+/// command uses most of them).
 #[derive(Debug, Clone)]
 pub struct Keys {
-    ns: Vec<u8>,
-    server_version: OnceCell<Vec<u8>>,
-    last_version: OnceCell<Vec<u8>>,
-    last_version_ch: OnceCell<Vec<u8>>,
-    records: OnceCell<Vec<u8>>,
-    changes: OnceCell<Vec<u8>>,
-    options: OnceCell<Vec<u8>>,
-    record_types: OnceCell<Vec<u8>>,
+    /// `<ns>`, then each `<ns><suffix>` of [`SUFFIXES`] in order.
+    buf: Vec<u8>,
+    ns_len: usize,
 }
 
 impl PartialEq for Keys {
     fn eq(&self, other: &Self) -> bool {
-        self.ns == other.ns
+        self.ns() == other.ns()
     }
 }
 
 impl Eq for Keys {}
 
-fn join(ns: &[u8], suffix: &[u8]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(ns.len() + suffix.len());
-    k.extend_from_slice(ns);
-    k.extend_from_slice(suffix);
-    k
-}
-
 impl Keys {
     /// Keys of namespace `ns` (binary-safe).
     pub fn new(ns: &[u8]) -> Self {
+        let len = ns.len() * (1 + SUFFIXES.len()) + SUFFIXES.iter().map(|s| s.len()).sum::<usize>();
+        let mut buf = Vec::with_capacity(len);
+        buf.extend_from_slice(ns);
+        for suffix in SUFFIXES {
+            buf.extend_from_slice(ns);
+            buf.extend_from_slice(suffix);
+        }
         Keys {
-            ns: ns.to_vec(),
-            server_version: OnceCell::new(),
-            last_version: OnceCell::new(),
-            last_version_ch: OnceCell::new(),
-            records: OnceCell::new(),
-            changes: OnceCell::new(),
-            options: OnceCell::new(),
-            record_types: OnceCell::new(),
+            buf,
+            ns_len: ns.len(),
         }
     }
 
-    fn name<'a>(&'a self, cell: &'a OnceCell<Vec<u8>>, suffix: &[u8]) -> &'a [u8] {
-        cell.get_or_init(|| join(&self.ns, suffix))
+    fn name(&self, which: usize) -> &[u8] {
+        let start =
+            self.ns_len * (1 + which) + SUFFIXES[..which].iter().map(|s| s.len()).sum::<usize>();
+        &self.buf[start..start + self.ns_len + SUFFIXES[which].len()]
     }
 
     /// The namespace itself.
     pub fn ns(&self) -> &[u8] {
-        &self.ns
+        &self.buf[..self.ns_len]
     }
 
     /// `<ns>` itself: in cluster mode, the key every command names. Writes
@@ -87,64 +94,81 @@ impl Keys {
     /// with the others, then the target) instead of being sent to an empty
     /// target with `ASK`.
     pub fn marker(&self) -> &[u8] {
-        &self.ns
+        self.ns()
     }
 
     /// `<ns>.server_version` (string).
     pub fn server_version(&self) -> &[u8] {
-        self.name(&self.server_version, b".server_version")
+        self.name(SERVER_VERSION)
     }
 
     /// `<ns>.last_version` (string).
     pub fn last_version(&self) -> &[u8] {
-        self.name(&self.last_version, b".last_version")
+        self.name(LAST_VERSION)
     }
 
     /// `<ns>.last_version_ch` (pub/sub channel).
     pub fn last_version_ch(&self) -> &[u8] {
-        self.name(&self.last_version_ch, b".last_version_ch")
+        self.name(LAST_VERSION_CH)
     }
 
     /// `<ns>.records` (hash `<type>/<id>` -> Record).
     pub fn records(&self) -> &[u8] {
-        self.name(&self.records, b".records")
+        self.name(RECORDS)
     }
 
     /// `<ns>.changes` (zset version -> Record).
     pub fn changes(&self) -> &[u8] {
-        self.name(&self.changes, b".changes")
+        self.name(CHANGES)
     }
 
     /// `<ns>.changes.<type>` (zset of live ids by modified_at).
     pub fn type_changes(&self, record_type: &[u8]) -> Vec<u8> {
-        let mut k = join(&self.ns, b".changes.");
+        let mut k = Vec::with_capacity(self.ns_len + 9 + record_type.len());
+        k.extend_from_slice(self.ns());
+        k.extend_from_slice(b".changes.");
         k.extend_from_slice(record_type);
         k
     }
 
     /// `<ns>.options` (hash `<type>` -> Options).
     pub fn options(&self) -> &[u8] {
-        self.name(&self.options, b".options")
+        self.name(OPTIONS)
     }
 
     /// `<ns>.lease.<name>` (string holding the lease id).
     pub fn lease(&self, name: &[u8]) -> Vec<u8> {
-        let mut k = join(&self.ns, b".lease.");
+        let mut k = Vec::with_capacity(self.ns_len + 7 + name.len());
+        k.extend_from_slice(self.ns());
+        k.extend_from_slice(b".lease.");
         k.extend_from_slice(name);
         k
     }
 
     /// `<ns>.token.<token>` (string: a remembered write, with an expiry).
     pub fn token(&self, token: &[u8]) -> Vec<u8> {
-        let mut k = join(&self.ns, b".token.");
+        let mut k = Vec::with_capacity(self.ns_len + 7 + token.len());
+        k.extend_from_slice(self.ns());
+        k.extend_from_slice(b".token.");
         k.extend_from_slice(token);
         k
     }
 
     /// `<ns>.record_types` (set).
     pub fn record_types(&self) -> &[u8] {
-        self.name(&self.record_types, b".record_types")
+        self.name(RECORD_TYPES)
     }
+}
+
+/// `<ns>.records` written into `buf` when it fits: the one key name of a
+/// command that needs no other (no allocation).
+pub fn records_into<'a>(ns: &[u8], buf: &'a mut [u8]) -> Option<&'a [u8]> {
+    let suffix = SUFFIXES[RECORDS];
+    let len = ns.len() + suffix.len();
+    let out = buf.get_mut(..len)?;
+    out[..ns.len()].copy_from_slice(ns);
+    out[ns.len()..].copy_from_slice(suffix);
+    Some(out)
 }
 
 /// The `records` hash field of a record: `<type>/<id>`.
@@ -181,6 +205,22 @@ mod tests {
         assert_eq!(k.lease(b"l"), b"{pomerium_v3}.lease.l");
         assert_eq!(k.last_version_ch(), b"{pomerium_v3}.last_version_ch");
         assert_eq!(record_field("a", "b"), b"a/b");
+        assert_eq!(k.ns(), b"{pomerium_v3}");
+        assert_eq!(k.marker(), b"{pomerium_v3}");
+        assert_eq!(k.server_version(), b"{pomerium_v3}.server_version");
+        assert_eq!(k.last_version(), b"{pomerium_v3}.last_version");
+        assert_eq!(k.options(), b"{pomerium_v3}.options");
+        assert_eq!(k.record_types(), b"{pomerium_v3}.record_types");
+        let mut buf = [0u8; 32];
+        assert_eq!(
+            records_into(b"{pomerium_v3}", &mut buf),
+            Some(&b"{pomerium_v3}.records"[..])
+        );
+        assert_eq!(records_into(b"{pomerium_v3}", &mut [0u8; 8]), None);
+        let empty = Keys::new(b"");
+        assert_eq!(empty.records(), b".records");
+        assert_eq!(empty.record_types(), b".record_types");
+        assert_eq!(empty.ns(), b"");
     }
 
     /// Every key (and the channel) of `ns` for the given types and lease

@@ -77,6 +77,38 @@ pub trait Store {
     /// The member with the highest score (ties: the greatest member):
     /// `ZRANGE key +inf -inf BYSCORE REV LIMIT 0 1 WITHSCORES`.
     fn zlast(&mut self, key: &[u8]) -> Option<(Vec<u8>, f64)>;
+    /// `GET key`, lending the value to `visit` (no copy where the
+    /// implementation can avoid one); false when there is none.
+    fn get_with(&mut self, key: &[u8], visit: &mut dyn FnMut(&[u8])) -> bool {
+        match self.get(key) {
+            Some(v) => {
+                visit(&v);
+                true
+            }
+            None => false,
+        }
+    }
+    /// `HGET key field`, lending the value to `visit` (no copy where the
+    /// implementation can avoid one); false when there is none.
+    fn hget_with(&mut self, key: &[u8], field: &[u8], visit: &mut dyn FnMut(&[u8])) -> bool {
+        match self.hget(key, field) {
+            Some(v) => {
+                visit(&v);
+                true
+            }
+            None => false,
+        }
+    }
+    /// [`Store::zlast`], lending the member to `visit`; false when empty.
+    fn zlast_with(&mut self, key: &[u8], visit: &mut dyn FnMut(&[u8], f64)) -> bool {
+        match self.zlast(key) {
+            Some((m, score)) => {
+                visit(&m, score);
+                true
+            }
+            None => false,
+        }
+    }
     /// `SMEMBERS key`, in any order.
     fn smembers(&mut self, key: &[u8]) -> Vec<Vec<u8>>;
     /// `SISMEMBER key member`.

@@ -3,7 +3,7 @@
 use super::{arity, expect_kind};
 use crate::args::{is_word, parse_name, Opts};
 use crate::error::{DbError, DbResult};
-use crate::keys::{record_field, Keys};
+use crate::keys::{record_field, records_into, Keys};
 use crate::record::{self, show, Format};
 use crate::reply::Reply;
 use crate::store::{KeyKind, Store};
@@ -25,22 +25,43 @@ pub fn parse_format_only(rest: &[&[u8]]) -> DbResult<Format> {
 /// Runs `DB.GET`: the current record, or null.
 pub fn run(store: &mut impl Store, args: &[&[u8]]) -> DbResult<Reply> {
     arity(args.len() >= 3)?;
-    let keys = Keys::new(args[0]);
+
     let rtype = parse_name(args[1], "type")?;
     let id = parse_name(args[2], "id")?;
     let format = parse_format_only(&args[3..])?;
-    let records = keys.records();
-    expect_kind(store, records, KeyKind::Hash)?;
-    let field = record_field(rtype, id);
-    let Some(bytes) = store.hget(records, &field) else {
-        return Ok(Reply::Null);
+    let mut name = [0u8; 256];
+    let keys;
+    let records = match records_into(args[0], &mut name) {
+        Some(records) => records,
+        None => {
+            keys = Keys::new(args[0]);
+            keys.records()
+        }
     };
-    // A field that belongs to another (type, id) reads as absent.
-    let reply = record::formatted(
-        bytes,
-        format,
-        |t, i| (t, i) == (rtype, id),
-        || format!("{} field {}", show(records), show(&field)),
-    )?;
-    Ok(reply.unwrap_or(Reply::Null))
+    expect_kind(store, records, KeyKind::Hash)?;
+    // The field `<type>/<id>`, on the stack when short.
+    let mut short = [0u8; 128];
+    let long: Vec<u8>;
+    let len = rtype.len() + 1 + id.len();
+    let field: &[u8] = if len <= short.len() {
+        short[..rtype.len()].copy_from_slice(rtype.as_bytes());
+        short[rtype.len()] = b'/';
+        short[rtype.len() + 1..len].copy_from_slice(id.as_bytes());
+        &short[..len]
+    } else {
+        long = record_field(rtype, id);
+        &long
+    };
+    // A field that belongs to another (type, id) reads as absent; the value
+    // is borrowed (MAP decodes it in place, PROTO copies it once).
+    let mut reply = Ok(None);
+    store.hget_with(records, field, &mut |bytes| {
+        reply = record::formatted(
+            bytes,
+            format,
+            |t, i| (t, i) == (rtype, id),
+            || format!("{} field {}", show(records), show(field)),
+        );
+    });
+    Ok(reply?.unwrap_or(Reply::Null))
 }

@@ -32,14 +32,17 @@ impl NsState {
 
 fn read_u64(store: &mut impl Store, key: &[u8]) -> DbResult<Option<u64>> {
     expect_kind(store, key, KeyKind::String)?;
-    match store.get(key) {
-        None => Ok(None),
-        Some(v) => std::str::from_utf8(&v)
+    let mut value = None;
+    if !store.get_with(key, &mut |v| {
+        value = std::str::from_utf8(v)
             .ok()
-            .and_then(|s| s.parse::<u64>().ok())
-            .map(Some)
-            .ok_or_else(|| DbError::corrupt(format!("{} does not hold a decimal u64", show(key)))),
+            .and_then(|s| s.parse::<u64>().ok());
+    }) {
+        return Ok(None);
     }
+    value
+        .map(Some)
+        .ok_or_else(|| DbError::corrupt(format!("{} does not hold a decimal u64", show(key))))
 }
 
 /// The `CORRUPT` error for a namespace whose keys disagree.
@@ -66,7 +69,11 @@ pub fn read(store: &mut impl Store, keys: &Keys) -> DbResult<NsState> {
     let changes = keys.changes();
     expect_kind(store, changes, KeyKind::ZSet)?;
     let mut last_stamp = None;
-    match store.zlast(changes) {
+    let mut newest_change = None;
+    store.zlast_with(changes, &mut |member, score| {
+        newest_change = Some((record::stamp(member), score));
+    });
+    match newest_change {
         Some((_, newest)) if newest > last_version as f64 => {
             return Err(inconsistent(
                 keys,
@@ -96,7 +103,7 @@ pub fn read(store: &mut impl Store, keys: &Keys) -> DbResult<NsState> {
                 ),
             ));
         }
-        Some((member, _)) => last_stamp = record::stamp(&member),
+        Some((stamp, _)) => last_stamp = stamp,
         None if last_version == 0 && store.kind(keys.records()) == KeyKind::Hash => {
             return Err(inconsistent(
                 keys,

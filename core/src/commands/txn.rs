@@ -41,15 +41,15 @@ pub struct Txn<'k> {
     state: NsState,
     next: u64,
     changes: Vec<(u64, Vec<u8>)>,
-    record_sets: Vec<(Vec<u8>, Vec<u8>)>,
-    record_dels: Vec<Vec<u8>>,
+    /// `records` field and the index in `changes` of the encoded record.
+    record_sets: Vec<(Vec<u8>, usize)>,
+    /// `records` field and the index in `changes` of the tombstone.
+    record_dels: Vec<(Vec<u8>, usize)>,
     type_adds: BTreeMap<String, Vec<(f64, Vec<u8>)>>,
     type_rems: BTreeMap<Vec<u8>, Vec<Vec<u8>>>,
     types: Vec<String>,
     options: Vec<(String, Option<Vec<u8>>)>,
     remember: Option<(Vec<u8>, Vec<u8>, i64)>,
-    /// Per records field written: whether its last operation was a put.
-    live_at_end: HashMap<Vec<u8>, bool>,
     stats: WriteStats,
 }
 
@@ -75,7 +75,6 @@ impl<'k> Txn<'k> {
             types: Vec::new(),
             options: Vec::new(),
             remember: None,
-            live_at_end: HashMap::new(),
             stats: WriteStats::default(),
         })
     }
@@ -123,16 +122,17 @@ impl<'k> Txn<'k> {
     /// Puts a record; returns its version.
     pub fn put(&mut self, rtype: &str, id: &str, payload: &[u8]) -> u64 {
         let v = self.issue();
-        let rec = record::new_record(v, rtype, id, payload, self.env.now_us);
-        let bytes = record::encode(&rec);
-        let field = record_field(rtype, id);
-        self.live_at_end.insert(field.clone(), true);
-        self.record_sets.push((field, bytes.clone()));
+        let bytes = encode_put(v, rtype, id, payload, self.env.now_us);
+        self.record_sets
+            .push((record_field(rtype, id), self.changes.len()));
         self.changes.push((v, bytes));
-        self.type_adds
-            .entry(rtype.to_string())
-            .or_default()
-            .push((type_score(self.env.now_us), id.as_bytes().to_vec()));
+        let add = (type_score(self.env.now_us), id.as_bytes().to_vec());
+        match self.type_adds.get_mut(rtype) {
+            Some(adds) => adds.push(add),
+            None => {
+                self.type_adds.insert(rtype.to_string(), vec![add]);
+            }
+        }
         self.note_type(rtype);
         self.stats.puts += 1;
         v
@@ -141,10 +141,9 @@ impl<'k> Txn<'k> {
     fn tombstone(&mut self, rtype: &str, id: &str, data: Option<Any>) -> u64 {
         let v = self.issue();
         let rec = record::tombstone(v, rtype, id, data, self.env.now_us);
+        self.record_dels
+            .push((record_field(rtype, id), self.changes.len()));
         self.changes.push((v, record::encode(&rec)));
-        let field = record_field(rtype, id);
-        self.live_at_end.insert(field.clone(), false);
-        self.record_dels.push(field);
         self.drop_member(rtype, id.as_bytes());
         self.note_type(rtype);
         v
@@ -194,6 +193,15 @@ impl<'k> Txn<'k> {
         }
         let keys = self.keys;
         let issued = !self.changes.is_empty();
+        // By the layout's invariant a type whose `changes.<type>` exists is
+        // in `record_types` already: only the others need a membership check.
+        // (A bit per type; types past the 64th always get the check.)
+        let mut known = 0u64;
+        for (i, t) in self.types.iter().enumerate().take(64) {
+            if issued && store.kind(&keys.type_changes(t.as_bytes())) == KeyKind::ZSet {
+                known |= 1 << i;
+            }
+        }
         for (rtype, bytes) in &self.options {
             match bytes {
                 Some(b) => store.hset(keys.options(), &[(rtype.as_bytes(), b.as_slice())]),
@@ -209,40 +217,39 @@ impl<'k> Txn<'k> {
                 self.server_version().to_string().as_bytes(),
             );
         }
-        // A record both put and deleted in this command ends as its last operation left it.
-        // (Only a command that both puts and deletes needs to look.)
-        let mixed = self.stats.puts > 0 && self.stats.deletes + self.stats.evictions > 0;
-        let live = |f: &[u8]| {
-            if mixed {
-                self.live_at_end.get(f).copied()
-            } else {
-                Some(self.stats.puts > 0)
-            }
-        };
-        let pairs: Vec<(&[u8], &[u8])> = self
+        // A record both put and deleted in this command ends as its last
+        // operation left it (only a command that does both needs to look).
+        let last_op = self.last_ops();
+        let live = |field: &[u8]| last_op.as_ref().and_then(|m| m.get(field).copied());
+        let sets: Vec<&(Vec<u8>, usize)> = self
             .record_sets
             .iter()
-            .filter(|(f, _)| live(f) == Some(true))
-            .map(|(f, v)| (f.as_slice(), v.as_slice()))
+            .filter(|(f, i)| live(f).is_none_or(|(last, _)| last == *i))
             .collect();
-        if !pairs.is_empty() {
-            store.hset(keys.records(), &pairs);
+        if !sets.is_empty() {
+            let pairs = sets
+                .iter()
+                .map(|(f, i)| (f.as_slice(), self.changes[*i].1.as_slice()));
+            with_slice(sets.len(), pairs, |pairs| store.hset(keys.records(), pairs));
         }
         for (rtype, adds) in &self.type_adds {
-            let pairs: Vec<(f64, &[u8])> = adds
+            let kept: Vec<(f64, &[u8])> = adds
                 .iter()
-                .filter(|(_, m)| !mixed || live(&member_field(rtype.as_bytes(), m)) == Some(true))
+                .filter(|(_, m)| {
+                    last_op.is_none()
+                        || live(&member_field(rtype.as_bytes(), m)).is_some_and(|(_, put)| put)
+                })
                 .map(|(s, m)| (*s, m.as_slice()))
                 .collect();
-            if !pairs.is_empty() {
-                store.zadd(&keys.type_changes(rtype.as_bytes()), &pairs);
+            if !kept.is_empty() {
+                store.zadd(&keys.type_changes(rtype.as_bytes()), &kept);
             }
         }
         let fields: Vec<&[u8]> = self
             .record_dels
             .iter()
-            .filter(|f| live(f) == Some(false))
-            .map(Vec::as_slice)
+            .filter(|(f, i)| live(f).is_none_or(|(last, _)| last == *i))
+            .map(|(f, _)| f.as_slice())
             .collect();
         if !fields.is_empty() {
             store.hdel(keys.records(), &fields);
@@ -250,7 +257,9 @@ impl<'k> Txn<'k> {
         for (rtype, rems) in &self.type_rems {
             let members: Vec<&[u8]> = rems
                 .iter()
-                .filter(|m| !mixed || live(&member_field(rtype, m)) != Some(true))
+                .filter(|m| {
+                    last_op.is_none() || !live(&member_field(rtype, m)).is_some_and(|(_, put)| put)
+                })
                 .map(Vec::as_slice)
                 .collect();
             if !members.is_empty() {
@@ -258,17 +267,17 @@ impl<'k> Txn<'k> {
             }
         }
         if issued {
-            let pairs: Vec<(f64, &[u8])> = self
-                .changes
-                .iter()
-                .map(|(v, b)| (*v as f64, b.as_slice()))
-                .collect();
-            store.zadd(keys.changes(), &pairs);
+            let pairs = self.changes.iter().map(|(v, b)| (*v as f64, b.as_slice()));
+            with_slice(self.changes.len(), pairs, |pairs| {
+                store.zadd(keys.changes(), pairs)
+            });
             let types_key = keys.record_types();
             let new_types: Vec<&[u8]> = self
                 .types
                 .iter()
-                .map(|t| t.as_bytes())
+                .enumerate()
+                .filter(|(i, _)| *i >= 64 || known & (1 << i) == 0)
+                .map(|(_, t)| t.as_bytes())
                 .filter(|t| !store.sismember(types_key, t))
                 .collect();
             if !new_types.is_empty() {
@@ -277,8 +286,9 @@ impl<'k> Txn<'k> {
             if let Some((key, value, at_ms)) = &self.remember {
                 store.set_px_at(key, value, *at_ms);
             }
-            let last_text = last.to_string();
-            store.set(keys.last_version(), last_text.as_bytes());
+            let mut text = [0u8; 20];
+            let last_text = decimal(last, &mut text);
+            store.set(keys.last_version(), last_text);
             if self.stats.puts > 0 {
                 store.notify("db.put", keys.records());
             }
@@ -296,11 +306,30 @@ impl<'k> Txn<'k> {
             );
             stats.trimmed = t.count as u64;
             stats.oldest_change_us = t.oldest_us;
-            store.publish(keys.last_version_ch(), last_text.as_bytes());
+            store.publish(keys.last_version_ch(), last_text);
             store.signal_ready(keys.last_version());
             return Ok(stats);
         }
         Ok(self.stats)
+    }
+
+    /// For a command that both puts and deletes records: each written
+    /// field's last operation (its index in `changes`, and whether it was a
+    /// put). None otherwise.
+    fn last_ops(&self) -> Option<HashMap<&[u8], (usize, bool)>> {
+        let mixed = self.stats.puts > 0 && self.stats.deletes + self.stats.evictions > 0;
+        if !mixed {
+            return None;
+        }
+        let mut last: HashMap<&[u8], (usize, bool)> = HashMap::new();
+        let ops = self.record_sets.iter().map(|(f, i)| (f, *i, true));
+        for (f, i, put) in ops.chain(self.record_dels.iter().map(|(f, i)| (f, *i, false))) {
+            let slot = last.entry(f.as_slice()).or_insert((i, put));
+            if i > slot.0 {
+                *slot = (i, put);
+            }
+        }
+        Some(last)
     }
 
     /// The `DB.PUT`/`DB.DELETE` reply: `[server_version, modified_at_us, [versions]]`.
@@ -311,6 +340,112 @@ impl<'k> Txn<'k> {
             Reply::Array(versions.iter().map(|v| Reply::uint(*v)).collect()),
         ])
     }
+}
+
+/// Runs `f` on the `n` items of `items` as a slice, on the stack when few.
+fn with_slice<T: Copy + Default, R>(
+    n: usize,
+    items: impl Iterator<Item = T>,
+    f: impl FnOnce(&[T]) -> R,
+) -> R {
+    let mut few = [T::default(); 8];
+    if n <= few.len() {
+        let mut k = 0;
+        for (slot, item) in few.iter_mut().zip(items) {
+            *slot = item;
+            k += 1;
+        }
+        f(&few[..k])
+    } else {
+        f(&items.collect::<Vec<T>>())
+    }
+}
+
+/// `n` in decimal, written into `buf`.
+fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[i..];
+        }
+    }
+}
+
+fn put_varint(out: &mut Vec<u8>, mut n: u64) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+fn varint_len(n: u64) -> usize {
+    (64 - (n | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+fn put_bytes(out: &mut Vec<u8>, tag: u8, bytes: &[u8]) {
+    if !bytes.is_empty() {
+        out.push(tag);
+        put_varint(out, bytes.len() as u64);
+        out.extend_from_slice(bytes);
+    }
+}
+
+fn bytes_len(bytes: &[u8]) -> usize {
+    if bytes.is_empty() {
+        0
+    } else {
+        1 + varint_len(bytes.len() as u64) + bytes.len()
+    }
+}
+
+/// `record::encode(&record::new_record(..))`, written straight into one
+/// buffer of the exact size (the same bytes prost writes: proto3 fields
+/// in order, defaults left out, `data` always present).
+fn encode_put(version: u64, rtype: &str, id: &str, payload: &[u8], now_us: i64) -> Vec<u8> {
+    let ts = record::timestamp(now_us);
+    let (secs, nanos) = (ts.seconds as u64, ts.nanos as i64 as u64);
+    let ts_len = if secs != 0 { 1 + varint_len(secs) } else { 0 }
+        + if nanos != 0 { 1 + varint_len(nanos) } else { 0 };
+    let any_len = bytes_len(rtype.as_bytes()) + bytes_len(payload);
+    let len = if version != 0 {
+        1 + varint_len(version)
+    } else {
+        0
+    } + bytes_len(rtype.as_bytes())
+        + bytes_len(id.as_bytes())
+        + 1
+        + varint_len(any_len as u64)
+        + any_len
+        + 1
+        + varint_len(ts_len as u64)
+        + ts_len;
+    let mut out = Vec::with_capacity(len);
+    if version != 0 {
+        out.push(0x08);
+        put_varint(&mut out, version);
+    }
+    put_bytes(&mut out, 0x12, rtype.as_bytes());
+    put_bytes(&mut out, 0x1a, id.as_bytes());
+    out.push(0x22);
+    put_varint(&mut out, any_len as u64);
+    put_bytes(&mut out, 0x0a, rtype.as_bytes());
+    put_bytes(&mut out, 0x12, payload);
+    out.push(0x2a);
+    put_varint(&mut out, ts_len as u64);
+    if secs != 0 {
+        out.push(0x08);
+        put_varint(&mut out, secs);
+    }
+    if nanos != 0 {
+        out.push(0x10);
+        put_varint(&mut out, nanos);
+    }
+    debug_assert_eq!(out.len(), len);
+    out
 }
 
 /// A new namespace's server version from a random number: 1 to 2^53.
@@ -332,17 +467,22 @@ fn member_field(rtype: &[u8], member: &[u8]) -> Vec<u8> {
 /// when the record exists. Reads only the owner, not the data.
 pub fn check_own(store: &mut impl Store, keys: &Keys, rtype: &str, id: &str) -> DbResult<bool> {
     let field = record_field(rtype, id);
-    let Some(bytes) = store.hget(keys.records(), &field) else {
-        return Ok(false);
-    };
-    match record::owner(&bytes) {
-        Some((t, i)) if (t, i) == (rtype, id) => Ok(true),
-        Some((t, i)) => Err(conflict(&field, t, i)),
-        None => Err(DbError::corrupt(format!(
-            "{} field {} does not decode as a Record",
-            record::show(keys.records()),
-            record::show(&field)
-        ))),
+    let mut checked = Ok(true);
+    let found = store.hget_with(keys.records(), &field, &mut |bytes| {
+        checked = match record::owner(bytes) {
+            Some((t, i)) if (t, i) == (rtype, id) => Ok(true),
+            Some((t, i)) => Err(conflict(&field, t, i)),
+            None => Err(DbError::corrupt(format!(
+                "{} field {} does not decode as a Record",
+                record::show(keys.records()),
+                record::show(&field)
+            ))),
+        };
+    });
+    if found {
+        checked
+    } else {
+        Ok(false)
     }
 }
 
@@ -379,4 +519,40 @@ pub fn conflict(field: &[u8], held_type: &str, held_id: &str) -> DbError {
         held_type,
         held_id
     ))
+}
+
+#[cfg(test)]
+mod encode_tests {
+    use super::*;
+
+    #[test]
+    fn decimal_text() {
+        for n in [0u64, 7, 10, 99, 1 << 53, u64::MAX] {
+            let mut buf = [0u8; 20];
+            assert_eq!(decimal(n, &mut buf), n.to_string().as_bytes());
+        }
+        let few = with_slice(3, [1, 2, 3].into_iter(), |s: &[i32]| s.to_vec());
+        assert_eq!(few, [1, 2, 3]);
+        let many = with_slice(9, 0..9, |s: &[i32]| s.to_vec());
+        assert_eq!(many, (0..9).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn encode_put_is_prost_encoding() {
+        let big = vec![7u8; 300];
+        for (v, t, i, p, now) in [
+            (1u64, "t", "a", &b"x"[..], 1_732_563_189_123_456i64),
+            (0, "", "", &b""[..], 0),
+            (u64::MAX, "type/with/slash", "id", &big[..], -1),
+            (1 << 53, "t", "\u{e9}", &[0u8, 1, 2][..], -1_000_001),
+            (300, "x", "y", &big[..200], 1_000_000),
+            (5, "x", "y", &b"z"[..], 999_999),
+        ] {
+            assert_eq!(
+                encode_put(v, t, i, p, now),
+                record::encode(&record::new_record(v, t, i, p, now)),
+                "{v} {t:?} {i:?} {now}"
+            );
+        }
+    }
 }
