@@ -283,12 +283,22 @@ pub fn execute(
     // Validate: per-type keys and options, field owners, conditions.
     let mut current: HashMap<Vec<u8>, Holder<'_>> = HashMap::new();
     let mut caps: Vec<(&str, Option<u64>)> = Vec::new();
-    let mut checked: BTreeSet<&str> = BTreeSet::new();
+    let mut checked: Vec<&str> = Vec::new();
     let mut stored_versions: HashMap<Vec<u8>, u64> = HashMap::new();
     let need_versions = batch.conditional();
-    for &(op, _) in &batch.ops {
+    let single = matches!(batch.ops.as_slice(), [(Op::Put(..), Expect::Any)]);
+    if let [(Op::Put(rtype, id, _), Expect::Any)] = batch.ops.as_slice() {
+        // The common case, one unconditional put: nothing in the call can
+        // share its field, and no data or version needs reading.
+        txn.check_type(store, rtype)?;
+        let opts = capacity::read_options(store, keys.options(), rtype)?;
+        caps.push((rtype, opts.and_then(|o| o.capacity)));
+        check_own(store, keys, rtype, id)?;
+    }
+    for &(op, _) in batch.ops.iter().filter(|_| !single) {
         let (rtype, id) = op.name();
-        if checked.insert(rtype) {
+        if !checked.contains(&rtype) {
+            checked.push(rtype);
             txn.check_type(store, rtype)?;
         }
         if matches!(op, Op::Put(..)) && !caps.iter().any(|(t, _)| *t == rtype) {
@@ -309,7 +319,9 @@ pub fn execute(
                     check_own(store, keys, rtype, id)?;
                     (None, 0)
                 };
-                stored_versions.insert(field.clone(), version);
+                if need_versions {
+                    stored_versions.insert(field.clone(), version);
+                }
                 current.insert(field, ((rtype, id), data));
             }
         }
@@ -341,27 +353,37 @@ pub fn execute(
         }
     }
 
-    // Apply in order; remember what each type put (live at the end) and deleted.
+    // Apply in order; remember what each capped type put (live at the end)
+    // and deleted, and the data a later delete of the same record carries.
+    let has_deletes = batch.ops.iter().any(|(o, _)| matches!(o, Op::Delete(..)));
+    let capped = |rtype: &str| caps.iter().any(|(t, c)| *t == rtype && c.is_some());
     let mut versions = Vec::with_capacity(batch.ops.len());
     let mut fresh: BTreeMap<&str, BTreeMap<&str, Any>> = BTreeMap::new();
     let mut gone: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     for &(op, _) in &batch.ops {
         let (rtype, id) = op.name();
-        let field = record_field(rtype, id);
         match op {
             Op::Put(_, _, payload) => {
                 versions.push(txn.put(rtype, id, payload));
+                if !has_deletes && !capped(rtype) {
+                    continue;
+                }
                 let any = Any {
                     type_url: rtype.to_string(),
                     value: payload.to_vec(),
                 };
-                if let Some(h) = current.get_mut(&field) {
-                    h.1 = Some(any.clone());
+                if has_deletes {
+                    if let Some(h) = current.get_mut(&record_field(rtype, id)) {
+                        h.1 = Some(any.clone());
+                    }
+                    gone.entry(rtype).or_default().remove(id);
                 }
-                fresh.entry(rtype).or_default().insert(id, any);
-                gone.entry(rtype).or_default().remove(id);
+                if capped(rtype) {
+                    fresh.entry(rtype).or_default().insert(id, any);
+                }
             }
             Op::Delete(..) => {
+                let field = record_field(rtype, id);
                 let data = current.get_mut(&field).and_then(|h| h.1.take());
                 versions.push(txn.delete(rtype, id, data));
                 if let Some(f) = fresh.get_mut(rtype) {
