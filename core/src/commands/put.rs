@@ -13,6 +13,19 @@ use crate::record::type_score;
 use crate::reply::Reply;
 use crate::store::Store;
 
+/// Calls with at most this many records check their fields against each
+/// other pairwise instead of with a map.
+const FEW: usize = 16;
+
+/// True when `(type, id)` pairs `a` and `b` have the same `records` field
+/// `<type>/<id>`.
+fn same_field(a: (&str, &str), b: (&str, &str)) -> bool {
+    fn field<'a>((t, i): (&'a str, &'a str)) -> impl Iterator<Item = u8> + 'a {
+        t.bytes().chain(std::iter::once(b'/')).chain(i.bytes())
+    }
+    a.0.len() + a.1.len() == b.0.len() + b.1.len() && field(a).eq(field(b))
+}
+
 /// Runs `DB.PUT`.
 pub fn run(store: &mut impl Store, env: Env, args: &[&[u8]]) -> DbResult<(Reply, WriteStats)> {
     arity(args.len() >= 4 && (args.len() - 1).is_multiple_of(3))?;
@@ -27,10 +40,22 @@ pub fn run(store: &mut impl Store, env: Env, args: &[&[u8]]) -> DbResult<(Reply,
     // Validate: key types, ambiguous fields (stored or within this call), options.
     let mut seen: HashMap<Vec<u8>, (&str, &str)> = HashMap::new();
     let mut caps: Vec<(&str, Option<u64>)> = Vec::new();
-    for &(rtype, id, _) in &items {
-        if items.len() == 1 {
-            // Nothing else in this call can share the field.
-            check_own(store, &keys, rtype, id)?;
+    for (k, &(rtype, id, _)) in items.iter().enumerate() {
+        if items.len() <= FEW {
+            // The first earlier item with the same field, found without
+            // building fields (as the map below, for small calls).
+            let same = items[..k]
+                .iter()
+                .find(|&&(t, i, _)| same_field((t, i), (rtype, id)));
+            match same {
+                Some(&(t, i, _)) if (t, i) != (rtype, id) => {
+                    return Err(conflict(&record_field(rtype, id), t, i))
+                }
+                Some(_) => {}
+                None => {
+                    check_own(store, &keys, rtype, id)?;
+                }
+            }
         } else {
             let field = record_field(rtype, id);
             match seen.get(&field) {
@@ -73,4 +98,18 @@ pub fn run(store: &mut impl Store, env: Env, args: &[&[u8]]) -> DbResult<(Reply,
     let reply = txn.write_reply(&versions);
     let stats = txn.commit(store)?;
     Ok((reply, stats))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_field;
+
+    #[test]
+    fn same_field_is_field_equality() {
+        assert!(same_field(("t", "a"), ("t", "a")));
+        assert!(same_field(("a", "b/c"), ("a/b", "c")));
+        assert!(!same_field(("t", "a"), ("t", "b")));
+        assert!(!same_field(("t", "ab"), ("ta", "b")));
+        assert!(!same_field(("t", "a"), ("t", "aa")));
+    }
 }
