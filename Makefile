@@ -13,7 +13,7 @@ build: setup ## debug build of the module
 release: setup ## release build of the module
 	$(CARGO) build --release -p redis-databroker
 
-run: release ## start redis-server with the module on 127.0.0.1 (PORT=...)
+run: release ## start redis-server with the module on 127.0.0.1 (PORT=..., DATA=<dir>: durable)
 	@bash scripts/run.sh
 
 test: setup ## all tests: unit tests and integration tests on Redis and Valkey

@@ -17,6 +17,7 @@ chmod +x "$dir/valkey-server"
 cargo build -p redis-databroker || exit 1
 VALKEY_SERVER="$dir/valkey-server" cargo test -p redis-databroker \
   --test commands --test feed --test fuzz --test layout --test replication --test cluster \
+  --test integrity --test conditional --test acl \
   valkey -- --test-threads=2
 status=$?
 bad=$(grep -lE "Invalid (read|write|free)|Mismatched free|overlap" "$dir"/vg-*.log 2>/dev/null)

@@ -10,22 +10,6 @@ use std::ptr;
 
 use redis_module::{raw, Context};
 
-/// (command, minimum arity including the command name, read-only).
-const COMMANDS: [(&str, c_int, bool); 12] = [
-    ("db.put", -5, false),
-    ("db.delete", -4, false),
-    ("db.get", -4, true),
-    ("db.setoptions", -3, false),
-    ("db.getoptions", 3, true),
-    ("db.lease", 5, false),
-    ("db.release", 4, false),
-    ("db.sync", -4, true),
-    ("db.synclatest", -2, true),
-    ("db.versions", 2, true),
-    ("db.types", 2, true),
-    ("db.check", 2, true),
-];
-
 fn key_spec(read_only: bool) -> raw::RedisModuleCommandKeySpec {
     let flags = if read_only {
         raw::REDISMODULE_CMD_KEY_RO | raw::REDISMODULE_CMD_KEY_ACCESS
@@ -64,7 +48,8 @@ pub fn register(ctx: &Context) {
         sizeof_keyspec: std::mem::size_of::<raw::RedisModuleCommandKeySpec>(),
         sizeof_arg: std::mem::size_of::<raw::RedisModuleCommandArg>(),
     };
-    for (name, arity, read_only) in COMMANDS {
+    for cmd in crate::command_table::COMMANDS {
+        let (name, arity, read_only) = (cmd.name, cmd.arity, cmd.read_only());
         let Ok(cname) = CString::new(name) else {
             continue;
         };
@@ -76,20 +61,37 @@ pub fn register(ctx: &Context) {
         // The key spec array ends with an all-zero entry.
         // SAFETY: an all-zero key spec is the documented terminator.
         let mut specs = [key_spec(read_only), unsafe { std::mem::zeroed() }];
-        let info = raw::RedisModuleCommandInfo {
+        // `COMMAND DOCS` content (summary, since, complexity, arguments);
+        // `docs` owns the C strings and arrays and outlives the call.
+        let docs = Some(crate::command_docs::CDocs::new(&cmd.doc));
+        let mut info = raw::RedisModuleCommandInfo {
             version: &version,
-            summary: ptr::null(),
-            complexity: ptr::null(),
-            since: ptr::null(),
+            summary: docs.as_ref().map_or(ptr::null(), |d| d.summary),
+            complexity: docs.as_ref().map_or(ptr::null(), |d| d.complexity),
+            since: docs.as_ref().map_or(ptr::null(), |d| d.since),
             history: ptr::null_mut(),
             tips: ptr::null(),
             arity,
             key_specs: specs.as_mut_ptr(),
-            args: ptr::null_mut(),
+            args: docs.as_ref().map_or(ptr::null_mut(), |d| d.args),
         };
         // SAFETY: Redis copies what it needs from `info` during the call.
-        if unsafe { set_info(command, &info) } != raw::REDISMODULE_OK as c_int {
-            crate::log_warning(&format!(
+        let mut status = unsafe { set_info(command, &info) };
+        if status != raw::REDISMODULE_OK as c_int && docs.is_some() {
+            // A server that refuses the documentation still gets the key specs.
+            crate::log::warning(&format!(
+                "databroker: the server refused the documentation of {name}; setting key specs only"
+            ));
+            info.summary = ptr::null();
+            info.complexity = ptr::null();
+            info.since = ptr::null();
+            info.args = ptr::null_mut();
+            // SAFETY: as above; nothing was set by the refused call.
+            status = unsafe { set_info(command, &info) };
+        }
+        drop(docs);
+        if status != raw::REDISMODULE_OK as c_int {
+            crate::log::warning(&format!(
                 "databroker: could not set the key specs of {name}"
             ));
         }

@@ -4,14 +4,24 @@
 //! registration, a [`redis_store::RedisStore`] over the module API, replies,
 //! configuration and INFO counters. The logic lives in `databroker-core`.
 
+mod acl;
+mod command_docs;
+mod command_table;
 mod config;
+mod counter;
 mod dispatch;
+mod env;
+mod epoch;
 mod key_specs;
+mod keyspace;
+mod log;
 mod memory_policy;
+mod namespaces;
 mod oldest_change;
 mod redis_store;
 mod reply;
 mod retention_timer;
+mod server_events;
 mod stats;
 mod sync_cmd;
 mod waiters;
@@ -31,9 +41,15 @@ type ModuleAlloc = std::alloc::System;
 #[cfg(test)]
 const MODULE_ALLOC: ModuleAlloc = std::alloc::System;
 
-use dispatch::{command, Cmd};
-
-fn init(ctx: &Context, _args: &[RedisString]) -> Status {
+fn init(ctx: &Context, args: &[RedisString]) -> Status {
+    if let Err(why) = config::check_load_args(args) {
+        log::warning(&format!("databroker: {why}; the module is not loaded"));
+        return Status::Err;
+    }
+    if let Err(why) = register_commands(ctx) {
+        log::warning(&format!("databroker: {why}; the module is not loaded"));
+        return Status::Err;
+    }
     // Replace the crate's INFO handler with ours (section `databroker`).
     if let Some(register) = unsafe { redis_module::raw::RedisModule_RegisterInfoFunc } {
         // SAFETY: valid load context; the callback is panic-safe.
@@ -41,42 +57,45 @@ fn init(ctx: &Context, _args: &[RedisString]) -> Status {
     }
     key_specs::register(ctx);
     redis_store::init(ctx);
+    acl::register(ctx);
+    namespaces::init(ctx);
     memory_policy::watch(ctx);
-    sync_cmd::subscribe(ctx);
-    waiters::subscribe(ctx);
+    keyspace::subscribe(ctx);
+    server_events::subscribe(ctx);
     retention_timer::start(ctx);
     std::panic::set_hook(Box::new(|info| {
-        log_warning(&format!(
+        log::warning(&format!(
             "databroker: panic caught and turned into an error reply: {info}"
         ));
     }));
     Status::Ok
 }
 
-/// Writes `message` to the server log (NUL bytes dropped; never panics).
-pub fn log_warning(message: &str) {
-    let clean: Vec<u8> = message.bytes().filter(|&b| b != 0).collect();
-    let (Ok(text), Some(log)) = (std::ffi::CString::new(clean), unsafe {
-        redis_module::raw::RedisModule_Log
-    }) else {
-        return;
-    };
-    // SAFETY: a NULL context logs for the module; "%s" takes the one C string.
-    unsafe {
-        log(
-            std::ptr::null_mut(),
-            c"warning".as_ptr(),
-            c"%s".as_ptr(),
-            text.as_ptr(),
-        )
-    };
-}
-
-/// The handler of a command that goes through [`dispatch::command`].
-macro_rules! handler {
-    ($cmd:expr) => {
-        |ctx: &Context, args: Vec<RedisString>| command(ctx, args, $cmd)
-    };
+/// Creates every command of [`command_table::COMMANDS`], all served by
+/// [`dispatch::entry`]; the namespace (argument 1) is each command's key.
+fn register_commands(ctx: &Context) -> Result<(), String> {
+    let create = unsafe { redis_module::raw::RedisModule_CreateCommand }
+        .ok_or("RedisModule_CreateCommand is missing")?;
+    for cmd in command_table::COMMANDS {
+        let name = std::ffi::CString::new(cmd.name).map_err(|e| e.to_string())?;
+        let flags = std::ffi::CString::new(cmd.flags).map_err(|e| e.to_string())?;
+        // SAFETY: valid load context and C strings (Redis copies them).
+        let status = unsafe {
+            create(
+                ctx.ctx,
+                name.as_ptr(),
+                Some(dispatch::entry),
+                flags.as_ptr(),
+                1,
+                1,
+                1,
+            )
+        };
+        if status != redis_module::raw::REDISMODULE_OK as std::os::raw::c_int {
+            return Err(format!("could not create the command {}", cmd.name));
+        }
+    }
+    Ok(())
 }
 
 redis_module! {
@@ -85,24 +104,13 @@ redis_module! {
     allocator: (ModuleAlloc, MODULE_ALLOC),
     data_types: [],
     init: init,
-    commands: [
-        ["db.put", handler!(Cmd::Put), "write deny-oom", 1, 1, 1, ""],
-        ["db.delete", handler!(Cmd::Delete), "write", 1, 1, 1, ""],
-        ["db.get", handler!(Cmd::Get), "readonly fast", 1, 1, 1, ""],
-        ["db.setoptions", handler!(Cmd::SetOptions), "write", 1, 1, 1, ""],
-        ["db.getoptions", handler!(Cmd::GetOptions), "readonly fast", 1, 1, 1, ""],
-        ["db.lease", handler!(Cmd::Lease), "write fast", 1, 1, 1, ""],
-        ["db.release", handler!(Cmd::Release), "write fast", 1, 1, 1, ""],
-        ["db.versions", handler!(Cmd::Versions), "readonly fast", 1, 1, 1, ""],
-        ["db.types", handler!(Cmd::Types), "readonly", 1, 1, 1, ""],
-        ["db.sync", sync_cmd::db_sync, "readonly", 1, 1, 1, ""],
-        ["db.synclatest", handler!(Cmd::SyncLatest), "readonly", 1, 1, 1, ""],
-        ["db.check", handler!(Cmd::Check), "readonly", 1, 1, 1, ""],
-    ],
+    commands: [],
     configurations: [
         i64: [
             ["changes-ttl-ms", &config::CHANGES_TTL_MS, config::DEFAULT_CHANGES_TTL_MS, 0, i64::MAX, ConfigurationFlags::DEFAULT, None],
             ["max-count", &config::MAX_COUNT, config::DEFAULT_MAX_COUNT, 1, 1_000_000, ConfigurationFlags::DEFAULT, None],
+            ["max-records-per-call", &config::MAX_RECORDS_PER_CALL, config::DEFAULT_MAX_RECORDS_PER_CALL, 1, 1_000_000, ConfigurationFlags::DEFAULT, None],
+            ["token-ttl-ms", &config::TOKEN_TTL_MS, config::DEFAULT_TOKEN_TTL_MS, 1, 1 << 40, ConfigurationFlags::DEFAULT, None],
         ],
         string: [],
         bool: [],

@@ -12,10 +12,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use databroker_core::DbError;
 use redis_module::{Context, ContextFlags, RedisValue};
 
-use crate::stats;
+use crate::counter::Counter;
 
 /// Whether the last look found an evicting policy.
 static EVICTING: AtomicBool = AtomicBool::new(false);
+
+/// Writes refused because the server may evict keys.
+pub static REFUSED: Counter = Counter::new();
 
 /// True while the server may evict keys.
 pub fn evicting_now(ctx: &Context) -> bool {
@@ -52,7 +55,7 @@ pub fn refuse_write(ctx: &Context) -> Option<DbError> {
     if !evicting_now(ctx) {
         return None;
     }
-    stats::REFUSED_EVICTION.add(1);
+    REFUSED.add(1);
     Some(DbError::Misconf(explain(ctx)))
 }
 
@@ -64,9 +67,9 @@ pub fn watch(ctx: &Context) {
         return;
     }
     if now {
-        crate::log_warning(&format!("databroker: {}", explain(ctx)));
+        crate::log::warning(&format!("databroker: {}", explain(ctx)));
     } else {
-        crate::log_warning(
+        crate::log::warning(
             "databroker: maxmemory-policy no longer evicts: writes are accepted again",
         );
     }

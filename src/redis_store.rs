@@ -258,6 +258,14 @@ impl<'c> RedisStore<'c> {
         self.open_with(name, false)
     }
 
+    /// The name of key `name` as a Redis string, opening the key for reading
+    /// (the command then reuses both): for checking ACL permissions without
+    /// copying names twice. Valid while the store lives.
+    pub fn key_name(&mut self, name: &[u8]) -> *mut RedisModuleString {
+        let i = self.slot(name);
+        self.open[i].rname.ptr
+    }
+
     /// Index of the open key `name` for writing, signaled as modified.
     /// Without [`RedisStore::for_write`], keys are opened for reading first
     /// and reopened for writing only when written, so a command that fails

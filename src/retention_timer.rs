@@ -10,7 +10,7 @@ use databroker_core::commands::retention::{trim, TRIM_BATCH};
 use databroker_core::Keys;
 use redis_module::{Context, ContextFlags, RedisValue};
 
-use crate::dispatch::current_env;
+use crate::env::current_env;
 use crate::oldest_change;
 use crate::redis_store::RedisStore;
 use crate::stats;
@@ -70,7 +70,7 @@ fn step(ctx: &Context) {
     let Some(RedisValue::Array(keys)) = parts.get(1) else {
         return;
     };
-    crate::sync_cmd::bump_epoch();
+    crate::epoch::bump();
     let mut store = RedisStore::new(ctx);
     for k in keys {
         let name: &[u8] = match k {
@@ -78,7 +78,11 @@ fn step(ctx: &Context) {
             RedisValue::BulkString(s) | RedisValue::SimpleString(s) => s.as_bytes(),
             _ => continue,
         };
-        if let Some(ns) = name.strip_suffix(SUFFIX) {
+        // Only valid namespaces (a lease named `x.last_version` is not one).
+        if let Some(ns) = name
+            .strip_suffix(SUFFIX)
+            .filter(|ns| databroker_core::keys::check_namespace(ns).is_ok())
+        {
             let hint = oldest_change::get(ctx, ns);
             let keys = Keys::new(ns);
             let t = trim(
@@ -91,6 +95,7 @@ fn step(ctx: &Context) {
             );
             oldest_change::set(ctx, ns, t.oldest_us);
             stats::TRIMMED.add(t.count as u64);
+            crate::namespaces::trimmed(ctx, ns, t.count as u64);
         }
     }
 }

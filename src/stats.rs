@@ -2,38 +2,11 @@
 
 use std::ffi::CString;
 use std::os::raw::c_int;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use databroker_core::commands::txn::WriteStats;
 use redis_module::raw::{self, RedisModuleInfoCtx};
 
-/// One counter.
-pub struct Counter(AtomicU64);
-
-impl Counter {
-    /// A zero counter.
-    pub const fn new() -> Self {
-        Counter(AtomicU64::new(0))
-    }
-    /// Adds `n`.
-    pub fn add(&self, n: u64) {
-        self.0.fetch_add(n, Ordering::Relaxed);
-    }
-    /// Subtracts `n`.
-    pub fn sub(&self, n: u64) {
-        self.0.fetch_sub(n, Ordering::Relaxed);
-    }
-    /// The value.
-    pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
-    }
-}
-
-impl Default for Counter {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+pub use crate::counter::Counter;
 
 /// Records put.
 pub static RECORDS_WRITTEN: Counter = Counter::new();
@@ -47,27 +20,12 @@ pub static TRIMMED: Counter = Counter::new();
 pub static WAITING: Counter = Counter::new();
 /// Error replies.
 pub static ERRORS: Counter = Counter::new();
-/// Writes refused because the server may evict keys.
-pub static REFUSED_EVICTION: Counter = Counter::new();
 
-/// Per-command call counters, in the order of [`COMMAND_NAMES`].
-pub static CALLS: [Counter; COMMAND_NAMES.len()] = [const { Counter::new() }; COMMAND_NAMES.len()];
+/// The most commands the module may have (the size of [`CALLS`]).
+pub const MAX_COMMANDS: usize = 32;
 
-/// The module's commands (lowercase, as INFO reports them).
-pub const COMMAND_NAMES: [&str; 12] = [
-    "put",
-    "delete",
-    "get",
-    "setoptions",
-    "getoptions",
-    "lease",
-    "release",
-    "sync",
-    "synclatest",
-    "versions",
-    "types",
-    "check",
-];
+/// Per-command call counters, by index in [`crate::command_table::COMMANDS`].
+pub static CALLS: [Counter; MAX_COMMANDS] = [const { Counter::new() }; MAX_COMMANDS];
 
 /// Adds a committed write's counts.
 pub fn record_write(s: WriteStats) {
@@ -91,7 +49,8 @@ pub unsafe extern "C" fn info_func(ctx: *mut RedisModuleInfoCtx, _for_crash_repo
                 add(ctx, n.as_ptr(), v.min(i64::MAX as u64) as i64);
             }
         };
-        for (name, c) in COMMAND_NAMES.iter().zip(CALLS.iter()) {
+        for (cmd, c) in crate::command_table::COMMANDS.iter().zip(CALLS.iter()) {
+            let name = cmd.name.strip_prefix("db.").unwrap_or(cmd.name);
             field(&format!("cmd_{name}"), c.get());
         }
         field("records_written", RECORDS_WRITTEN.get());
@@ -100,10 +59,15 @@ pub unsafe extern "C" fn info_func(ctx: *mut RedisModuleInfoCtx, _for_crash_repo
         field("trimmed_changes", TRIMMED.get());
         field("waiting_sync_clients", WAITING.get());
         field("errors", ERRORS.get());
-        field("writes_refused_eviction", REFUSED_EVICTION.get());
+        field("retention_hint_bytes", crate::oldest_change::bytes() as u64);
+        field(
+            "writes_refused_eviction",
+            crate::memory_policy::REFUSED.get(),
+        );
         field(
             "eviction_policy_unsafe",
             u64::from(crate::memory_policy::evicting_seen()),
         );
+        crate::namespaces::info(ctx, _for_crash_report != 0);
     });
 }

@@ -3,52 +3,22 @@
 //! replicas, [`on_keyspace_event`] does when the replicated `SET` arrives).
 //! Every callback is panic-safe and re-runs the same non-blocking logic.
 
-use std::cell::RefCell;
-use std::os::raw::{c_char, c_int, c_void};
+use std::os::raw::{c_int, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use databroker_core::commands::sync::{self, SyncAnswer, SyncArgs};
 use databroker_core::{DbError, DbResult, Reply};
 use redis_module::raw::{self, RedisModuleCtx, RedisModuleString};
 use redis_module::{decode_args, Context, ContextFlags, RedisResult, RedisString, RedisValue};
 
-use crate::dispatch::{check_namespace, config_env};
+use crate::env::{check_namespace, config_env};
+use crate::epoch::{WakeAnswer, EPOCH, WAKE_CACHE};
 use crate::redis_store::{RStr, RedisStore};
 use crate::{reply, stats, waiters};
 
 const OK: c_int = raw::REDISMODULE_OK as c_int;
 const ERR: c_int = raw::REDISMODULE_ERR as c_int;
-const STAT_INDEX: usize = 7;
-
-/// Bumped by every write the module makes or sees replicated: a cached
-/// wake-up answer is valid only within the epoch it was computed in.
-static EPOCH: AtomicU64 = AtomicU64::new(0);
-
-/// Marks that namespace data may have changed.
-pub fn bump_epoch() {
-    EPOCH.fetch_add(1, Ordering::Relaxed);
-    // The old answer can never be used again: free it (it may hold many records).
-    WAKE_CACHE.with(|c| {
-        if let Ok(mut c) = c.try_borrow_mut() {
-            c.take();
-        }
-    });
-}
-
-/// The answer computed for the first follower woken by a write, reused for
-/// every other follower with the same arguments in the same epoch (a write
-/// often wakes hundreds of identical `DB.SYNC` calls). Main thread only.
-struct WakeAnswer {
-    epoch: u64,
-    db: c_int,
-    args: Vec<Vec<u8>>,
-    result: Result<(Reply, bool), DbError>,
-}
-
-thread_local! {
-    static WAKE_CACHE: RefCell<Option<WakeAnswer>> = const { RefCell::new(None) };
-}
 
 /// Runs the non-blocking part of `DB.SYNC` for the arguments after the command name.
 fn answer(ctx: &Context, argv: &[RedisString]) -> DbResult<(SyncAnswer, Option<u64>, Vec<u8>)> {
@@ -56,6 +26,7 @@ fn answer(ctx: &Context, argv: &[RedisString]) -> DbResult<(SyncAnswer, Option<u
     check_namespace(ctx, args.first().copied())?;
     let a = SyncArgs::parse(&args, &config_env())?;
     let mut store = RedisStore::new(ctx);
+    crate::acl::check(ctx, &mut store, "sync", &args)?;
     let ans = sync::run(&mut store, &a)?;
     Ok((ans, a.block_ms, a.keys.last_version().to_vec()))
 }
@@ -67,7 +38,9 @@ fn can_block(ctx: &Context) -> bool {
 
 /// The `DB.SYNC` command.
 pub fn db_sync(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
-    stats::CALLS[STAT_INDEX].add(1);
+    if let Some(i) = crate::command_table::index_of(b"db.sync") {
+        stats::CALLS[i].add(1);
+    }
     let outcome = catch_unwind(AssertUnwindSafe(|| match answer(ctx, &args) {
         Ok((ans, Some(block_ms), key)) if ans.caught_up && can_block(ctx) => {
             block(ctx, &key, block_ms);
@@ -108,7 +81,9 @@ fn block(ctx: &Context, key: &[u8], block_ms: u64) {
         reply::send_error_text(ctx.ctx, "ERR could not block the client");
         return;
     }
-    waiters::insert(id, bc, waiters::selected_db(ctx.ctx), key);
+    let db = waiters::selected_db(ctx.ctx);
+    waiters::insert(id, bc, db, key);
+    crate::namespaces::waited(db, key.strip_suffix(b".last_version").unwrap_or(key));
     stats::WAITING.add(1);
 }
 
@@ -143,6 +118,10 @@ extern "C" fn on_ready(
     argc: c_int,
 ) -> c_int {
     callback(ctx, argv, argc, |context, args| {
+        // Permissions may have changed while waiting: check them per client.
+        if let Err(e) = crate::acl::check_woken_sync(context, args) {
+            return send(ctx, Err(&e));
+        }
         let epoch = EPOCH.load(Ordering::Relaxed);
         // SAFETY: valid ctx (the blocked client's database is selected).
         let db = unsafe { raw::RedisModule_GetSelectedDb.map_or(0, |f| f(ctx)) };
@@ -196,47 +175,15 @@ extern "C" fn on_free(_ctx: *mut RedisModuleCtx, privdata: *mut c_void) {
     });
 }
 
-/// Keyspace callback for string events: a replicated `SET <ns>.last_version`
-/// (on a replica, or an AOF load) wakes the namespace's waiting clients.
-///
-/// # Safety
-/// Called by Redis with valid arguments.
-pub unsafe extern "C" fn on_keyspace_event(
-    ctx: *mut RedisModuleCtx,
-    _type: c_int,
-    event: *const c_char,
-    key: *mut RedisModuleString,
-) -> c_int {
-    let _ = catch_unwind(|| {
-        if event.is_null() || key.is_null() {
-            return;
+/// A replicated `SET <ns>.last_version` (on a replica, or an AOF load)
+/// wakes the namespace's waiting clients (see `keyspace`).
+pub fn on_counter_set(ctx: *mut RedisModuleCtx, key: *mut RedisModuleString) {
+    if let Some(ns) = RedisString::string_as_slice(key).strip_suffix(b".last_version") {
+        crate::epoch::bump();
+        crate::namespaces::replicated_write(ctx, ns);
+        if let Some(signal) = unsafe { raw::RedisModule_SignalKeyAsReady } {
+            // SAFETY: valid ctx and key from Redis.
+            unsafe { signal(ctx, key) };
         }
-        // SAFETY: Redis passes a NUL-terminated event name.
-        let ev = unsafe { std::ffi::CStr::from_ptr(event) }.to_bytes();
-        if ev != b"set" {
-            return;
-        }
-        if RedisString::string_as_slice(key).ends_with(b".last_version") {
-            bump_epoch();
-            if let Some(signal) = unsafe { raw::RedisModule_SignalKeyAsReady } {
-                // SAFETY: valid ctx and key from Redis.
-                unsafe { signal(ctx, key) };
-            }
-        }
-    });
-    OK
-}
-
-/// Subscribes [`on_keyspace_event`] to string events.
-pub fn subscribe(ctx: &Context) {
-    if let Some(sub) = unsafe { raw::RedisModule_SubscribeToKeyspaceEvents } {
-        // SAFETY: valid load context; the callback is panic-safe.
-        unsafe {
-            sub(
-                ctx.ctx,
-                raw::REDISMODULE_NOTIFY_STRING as c_int,
-                Some(on_keyspace_event),
-            )
-        };
     }
 }

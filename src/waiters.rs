@@ -13,7 +13,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::os::raw::{c_char, c_int, c_void};
+use std::os::raw::c_int;
 use std::panic::catch_unwind;
 use std::time::Duration;
 
@@ -64,6 +64,15 @@ pub fn insert(id: u64, bc: *mut RedisModuleBlockedClient, db: c_int, key: &[u8])
             },
         )
     });
+}
+
+/// The (database, key) of every waiting client (for INFO).
+pub fn waiting_keys() -> Vec<(c_int, Vec<u8>)> {
+    WAITERS.with(|w| {
+        w.try_borrow()
+            .map(|w| w.values().map(|x| (x.db, x.key.clone())).collect())
+            .unwrap_or_default()
+    })
 }
 
 /// Forgets a waiter (its wait ended; the handle is about to be freed).
@@ -117,114 +126,41 @@ fn fire(_ctx: &Context, _: ()) {
     });
 }
 
-/// Keyspace callback for generic, expired and evicted events: a namespace
-/// counter that disappears wakes the namespace's waiters.
-///
-/// # Safety
-/// Called by Redis with valid arguments.
-pub unsafe extern "C" fn on_key_removed(
-    ctx: *mut RedisModuleCtx,
-    _type: c_int,
-    event: *const c_char,
-    key: *mut RedisModuleString,
-) -> c_int {
-    let _ = catch_unwind(|| {
-        if event.is_null() || key.is_null() || WAITERS.with(|w| w.borrow().is_empty()) {
-            return;
-        }
-        // SAFETY: Redis passes a NUL-terminated event name.
-        let ev = unsafe { std::ffi::CStr::from_ptr(event) }.to_bytes();
-        if !matches!(
-            ev,
-            b"del" | b"expired" | b"evicted" | b"rename_from" | b"move_from"
-        ) {
-            return;
-        }
-        // In cluster mode keys also disappear when their slot migrates
-        // (MIGRATE deletes them here): the waiters must get MOVED once the
-        // slot has moved, not SERVERVERSION now.
-        if Context::new(ctx)
-            .get_flags()
-            .contains(ContextFlags::CLUSTER)
-        {
-            return;
-        }
-        let name = RedisString::string_as_slice(key);
-        for suffix in WATCHED {
-            if let Some(ns) = name.strip_suffix(suffix) {
-                let mut wait_key = ns.to_vec();
-                wait_key.extend_from_slice(LAST_VERSION);
-                let db = selected_db(ctx);
-                schedule(
-                    ctx,
-                    Wake {
-                        db: Some(db),
-                        key: Some(wait_key),
-                    },
-                );
-            }
-        }
-    });
-    raw::REDISMODULE_OK as c_int
-}
-
-/// Server-event callback for FLUSHDB/FLUSHALL (after the flush) and SWAPDB.
-unsafe extern "C" fn on_server_event(
-    ctx: *mut RedisModuleCtx,
-    eid: raw::RedisModuleEvent,
-    subevent: u64,
-    data: *mut c_void,
-) {
-    let _ = catch_unwind(|| {
-        if data.is_null() {
-            return;
-        }
-        if eid.id == raw::REDISMODULE_EVENT_FLUSHDB {
-            if subevent != raw::REDISMODULE_SUBEVENT_FLUSHDB_END {
-                return;
-            }
-            // SAFETY: Redis passes a RedisModuleFlushInfo for this event.
-            let dbnum = unsafe { (*data.cast::<raw::RedisModuleFlushInfo>()).dbnum };
+/// A key deleted (`del`, `expired`, `evicted`, `rename_from`,
+/// `move_from`; see `keyspace`): a namespace counter that disappears wakes
+/// the namespace's waiters.
+pub fn on_key_removed(ctx: *mut RedisModuleCtx, key: *mut RedisModuleString) {
+    if WAITERS.with(|w| w.borrow().is_empty()) {
+        return;
+    }
+    // In cluster mode keys also disappear when their slot migrates
+    // (MIGRATE deletes them here): the waiters must get MOVED once the
+    // slot has moved, not SERVERVERSION now.
+    if Context::new(ctx)
+        .get_flags()
+        .contains(ContextFlags::CLUSTER)
+    {
+        return;
+    }
+    let name = RedisString::string_as_slice(key);
+    for suffix in WATCHED {
+        if let Some(ns) = name.strip_suffix(suffix) {
+            let mut wait_key = ns.to_vec();
+            wait_key.extend_from_slice(LAST_VERSION);
+            let db = selected_db(ctx);
             schedule(
                 ctx,
                 Wake {
-                    db: (dbnum >= 0).then_some(dbnum),
-                    key: None,
+                    db: Some(db),
+                    key: Some(wait_key),
                 },
             );
-        } else if eid.id == raw::REDISMODULE_EVENT_SWAPDB {
-            // SAFETY: Redis passes a RedisModuleSwapDbInfo for this event.
-            let info = unsafe { &*data.cast::<raw::RedisModuleSwapDbInfo>() };
-            for db in [info.dbnum_first, info.dbnum_second] {
-                schedule(
-                    ctx,
-                    Wake {
-                        db: Some(db),
-                        key: None,
-                    },
-                );
-            }
         }
-    });
+    }
 }
 
-/// Subscribes the callbacks (call from the module's init).
-pub fn subscribe(ctx: &Context) {
-    if let Some(sub) = unsafe { raw::RedisModule_SubscribeToKeyspaceEvents } {
-        let classes = raw::REDISMODULE_NOTIFY_GENERIC
-            | raw::REDISMODULE_NOTIFY_EXPIRED
-            | raw::REDISMODULE_NOTIFY_EVICTED;
-        // SAFETY: valid load context; the callback is panic-safe.
-        unsafe { sub(ctx.ctx, classes as c_int, Some(on_key_removed)) };
-    }
-    if let Some(sub) = unsafe { raw::RedisModule_SubscribeToServerEvent } {
-        for id in [
-            raw::REDISMODULE_EVENT_FLUSHDB,
-            raw::REDISMODULE_EVENT_SWAPDB,
-        ] {
-            let event = raw::RedisModuleEvent { id, dataver: 1 };
-            // SAFETY: valid load context; the callback is panic-safe.
-            unsafe { sub(ctx.ctx, event, Some(on_server_event)) };
-        }
-    }
+/// Wakes every waiter of database `db` (None: all databases), after a
+/// flush or swap of its data.
+pub fn wake_db(ctx: *mut RedisModuleCtx, db: Option<c_int>) {
+    schedule(ctx, Wake { db, key: None });
 }

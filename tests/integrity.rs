@@ -359,19 +359,6 @@ fn rollback_truncated_aof(flavor: Flavor) {
     assert_eq!(sync(&mut c, &sv, after, stamp), Ok((after, stamp, 0)));
 }
 
-fn wait_link_up(replica: &Server) {
-    let mut c = replica.conn();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let info: String = t(&mut c, &["INFO", "replication"]).unwrap();
-        if info.contains("master_link_status:up") {
-            return;
-        }
-        assert!(Instant::now() < deadline, "replica did not sync: {info}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 fn rollback_failover_to_lagging_replica(flavor: Flavor) {
     let primary = Server::start(Options::flavor(flavor));
     let replica = Server::start(Options::flavor(flavor));

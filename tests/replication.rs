@@ -14,19 +14,6 @@ use redis::{Connection, Value};
 
 const NS: &str = "{rep}";
 
-fn wait_link_up(replica: &Server) {
-    let mut c = replica.conn();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let info: String = t(&mut c, &["INFO", "replication"]).unwrap();
-        if info.contains("master_link_status:up") {
-            return;
-        }
-        assert!(Instant::now() < deadline, "replica did not sync: {info}");
-        thread::sleep(Duration::from_millis(50));
-    }
-}
-
 fn mixed_writes(c: &mut Connection, seed: u64, ops: usize) {
     let mut rng = StdRng::seed_from_u64(seed);
     for i in 0..ops {

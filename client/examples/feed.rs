@@ -1,4 +1,5 @@
-//! Puts records, reads one back, and follows the change feed.
+//! Puts records, reads one back, and keeps a copy of the namespace with a
+//! follower (snapshot, then the change feed, healing itself).
 //!
 //! Start a server with the module (`make run`), then:
 //!
@@ -10,7 +11,9 @@
 //! Without `--follow` it exits after showing its own changes; with it, it
 //! keeps printing every change to the namespace (try `redis-cli DB.PUT`).
 
-use databroker_client::{new_record, Backend, Config, RecordExt};
+use std::collections::BTreeMap;
+
+use databroker_client::{new_record, Backend, Config, FollowEvent, RecordExt};
 use futures::StreamExt;
 
 #[tokio::main(flavor = "current_thread")]
@@ -27,7 +30,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         new_record("example/session", "alice", "signed in"),
         new_record("example/session", "bob", "signed in"),
     ];
-    let server_version = db.put(&mut records).await?;
+    db.put(&mut records).await?;
     for r in &records {
         println!("put {}/{} -> version {}", r.r#type, r.id, r.version);
     }
@@ -40,43 +43,57 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
 
-    // Read every current record, then follow the feed from that point.
-    let (_, record_version, mut current) = db.sync_latest(None, None).await?;
-    let mut existing = 0;
-    while let Some(record) = current.next().await {
-        record?;
-        existing += 1;
-    }
-    println!(
-        "namespace {}: {existing} records up to version {record_version}",
-        db.namespace()
-    );
-    let mut feed = db.sync(None, server_version, record_version);
-
-    db.delete([("example/session", "bob")]).await?;
-    db.put(&mut [new_record("example/session", "carol", "signed in")])
-        .await?;
-
-    let mut shown = 0;
-    while let Some(change) = feed.next().await {
-        let change = change?;
-        let what = if change.is_deleted() {
-            "deleted"
-        } else {
-            "put"
+    // A follower keeps a copy of the namespace: a snapshot, then every
+    // change; after a restart of the server, a rollback or trimmed history
+    // it takes a fresh snapshot by itself (Snapshot again: replace the copy).
+    let mut copy = BTreeMap::new();
+    let mut follower = db.follow(None);
+    let mut changes = 0;
+    while let Some(event) = follower.next().await {
+        let event = match event {
+            Ok(event) => event,
+            Err(e) => {
+                eprintln!("follower: {e} (it starts over by itself)");
+                continue;
+            }
         };
-        println!(
-            "feed: version {} {what} {}/{} {:?}",
-            change.version,
-            change.r#type,
-            change.id,
-            String::from_utf8_lossy(change.payload())
-        );
-        shown += 1;
-        if !follow && shown == 2 {
+        match &event {
+            FollowEvent::Snapshot { cursor, records } => {
+                println!(
+                    "snapshot of {}: {} records up to version {}",
+                    db.namespace(),
+                    records.len(),
+                    cursor.record_version
+                );
+                if changes == 0 {
+                    // Two changes for the feed to show.
+                    db.delete([("example/session", "bob")]).await?;
+                    db.put(&mut [new_record("example/session", "carol", "signed in")])
+                        .await?;
+                }
+            }
+            FollowEvent::Change(change) => {
+                let what = if change.is_deleted() {
+                    "deleted"
+                } else {
+                    "put"
+                };
+                println!(
+                    "feed: version {} {what} {}/{} {:?}",
+                    change.version,
+                    change.r#type,
+                    change.id,
+                    String::from_utf8_lossy(change.payload())
+                );
+                changes += 1;
+            }
+        }
+        event.apply_to(&mut copy);
+        if !follow && changes == 2 {
             break;
         }
     }
+    println!("the copy holds {} records", copy.len());
     db.close().await;
     Ok(())
 }

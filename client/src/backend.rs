@@ -11,11 +11,13 @@ use crate::config::Config;
 use crate::conn::Target;
 use crate::error::{Error, Result};
 use crate::filter::Filter;
+use crate::follower::Follower;
 use crate::pb::{Options, Record};
 use crate::record::{tombstone, RecordExt};
 use crate::reply;
 use crate::shared::Shared;
 use crate::stream::RecordStream;
+use crate::sync::SyncCursor;
 use crate::write::{check_name, write, WriteResult};
 
 /// A client of one namespace of the store. Cheap to clone: clones share the
@@ -73,8 +75,18 @@ impl Backend {
             return Err(Error::Config("the namespace must not be empty".to_string()));
         }
         let shared = Arc::new(Shared::new(target, config));
-        shared.ensure_connected().await?;
-        Ok(Backend { shared })
+        let backend = Backend { shared };
+        // One probe: connects (retrying transient failures) and checks that
+        // the server has the module, so a server without it is refused here
+        // rather than at the first write. Other error replies (CROSSSLOT
+        // for an untagged namespace in a cluster, NOPERM, ...) come from
+        // the module or the server's checks: the module is there, and the
+        // calls that meet them will say so.
+        match backend.versions().await {
+            Ok(_) => Ok(backend),
+            Err(Error::Redis(e)) if e.code().is_some() => Ok(backend),
+            Err(e) => Err(e),
+        }
     }
 
     /// The namespace this backend works on.
@@ -119,10 +131,14 @@ impl Backend {
     }
 
     /// Writes `records` atomically, in order: puts, and deletions for records
-    /// whose `deleted_at` is set (see [`tombstone`](crate::tombstone)). A
-    /// batch with both is sent as `DB.PUT`/`DB.DELETE` runs inside one
-    /// MULTI/EXEC. Fills each record's `version` and `modified_at` (and
+    /// whose `deleted_at` is set (see [`tombstone`](crate::tombstone)), in one
+    /// `DB.WRITE`. Fills each record's `version` and `modified_at` (and
     /// `deleted_at` of deletions) and returns the server version.
+    ///
+    /// Every write carries a fresh idempotency token that retries reuse, so a
+    /// write whose reply was lost (connection reset, timeout) and that is
+    /// retried is applied at most once (within the server's
+    /// `databroker.token-ttl-ms`, 10 minutes by default).
     ///
     /// A record's `data.type_url` must be empty or its type (the module
     /// stores the type as the type URL); the payload is `data.value`,
@@ -131,7 +147,38 @@ impl Backend {
         if records.is_empty() {
             return Ok(self.versions().await?.server_version);
         }
-        write(&self.shared, records).await
+        write(&self.shared, records, None).await
+    }
+
+    /// [`put`](Self::put) with optimistic concurrency: `expected[i]` is the
+    /// version record `i` must have now (`Some(0)`: absent or deleted;
+    /// `None`: no condition). All conditions are checked before anything is
+    /// written; when one fails nothing is written and the call fails with
+    /// [`Error::VersionConflict`] listing the current versions. A safe
+    /// read-modify-write: `get` (version `v`, or 0 when absent), compute,
+    /// `put_if(&mut [new], &[Some(v)])`, and on `VersionConflict` read again:
+    ///
+    /// ```no_run
+    /// use databroker_client::{new_record, Backend, Error, RecordExt};
+    ///
+    /// async fn bump(db: &Backend) -> Result<(), Error> {
+    ///     loop {
+    ///         let current = db.get("counter", "visits").await?;
+    ///         let (version, n) = match &current {
+    ///             Some(r) => (r.version, String::from_utf8_lossy(r.payload()).parse().unwrap_or(0u64)),
+    ///             None => (0, 0),
+    ///         };
+    ///         let mut next = [new_record("counter", "visits", (n + 1).to_string())];
+    ///         match db.put_if(&mut next, &[Some(version)]).await {
+    ///             Ok(_) => return Ok(()),
+    ///             Err(Error::VersionConflict { .. }) => continue, // read again
+    ///             Err(e) => return Err(e),
+    ///         }
+    ///     }
+    /// }
+    /// ```
+    pub async fn put_if(&self, records: &mut [Record], expected: &[Option<u64>]) -> Result<u64> {
+        write(&self.shared, records, Some(expected)).await
     }
 
     /// Deletes the records `(type, id)` in order, atomically (a tombstone is
@@ -146,7 +193,7 @@ impl Backend {
         if records.is_empty() {
             return Err(Error::InvalidArgument("nothing to delete".to_string()));
         }
-        let server_version = write(&self.shared, &mut records).await?;
+        let server_version = write(&self.shared, &mut records, None).await?;
         Ok(WriteResult {
             server_version,
             modified_at: records[0].modified_at.unwrap_or_default(),
@@ -225,13 +272,22 @@ impl Backend {
     /// only, when given) forever: a stream of every change (puts and
     /// deletions), in version order.
     ///
-    /// The stream has its own connection without a response timeout; it
-    /// waits on the server (`DB.SYNC ... BLOCK`) for new changes. On a
-    /// transient failure it reconnects with backoff, without limit, and
-    /// resumes after the last version it received. It ends after yielding
-    /// [`Error::InvalidServerVersion`] or [`Error::Trimmed`] (start over with
-    /// [`Backend::sync_latest`]), any other non-transient error, or when the
-    /// backend is closed. A record that does not decrypt yields
+    /// When `(server_version, record_version)` came from this backend's
+    /// [`Backend::sync_latest`] (or [`Backend::snapshot`]), the stamp taken
+    /// with it is used, so a rollback of the namespace is detected (see
+    /// [`SyncCursor`]); [`Backend::sync_from`] takes the cursor explicitly.
+    ///
+    /// The stream has its own connection. It waits on the server
+    /// (`DB.SYNC ... BLOCK`, [`Config::sync_block`]) for new changes, and
+    /// declares the connection dead when a reply is later than
+    /// [`Config::sync_stall_timeout`] (`sync_block + response_timeout`).
+    /// After a failure of a connection that had worked it reconnects at
+    /// once, otherwise with backoff ([`Config::retry`]), without limit, and
+    /// resumes after the last version it received: no change is missed or
+    /// repeated. It ends after yielding [`Error::InvalidServerVersion`] or
+    /// [`Error::Trimmed`] (start over with [`Backend::sync_latest`], or use
+    /// [`Backend::follow`], which does), any other non-transient error, or
+    /// when the backend is closed. A record that does not decrypt yields
     /// [`Error::Decrypt`] and the stream goes on.
     pub fn sync(
         &self,
@@ -239,28 +295,60 @@ impl Backend {
         server_version: u64,
         record_version: u64,
     ) -> RecordStream {
-        crate::sync::follow(
-            self.shared.clone(),
-            record_type.map(str::to_string),
+        let cursor = SyncCursor {
             server_version,
             record_version,
-        )
+            stamp: self.shared.stamp_of(server_version, record_version),
+        };
+        self.sync_from(record_type, cursor)
+    }
+
+    /// [`Backend::sync`] from a [`SyncCursor`] (from [`Backend::snapshot`]):
+    /// the feed checks the cursor's stamp, so it ends with
+    /// [`Error::InvalidServerVersion`] when the namespace was rolled back.
+    pub fn sync_from(&self, record_type: Option<&str>, cursor: SyncCursor) -> RecordStream {
+        crate::sync::follow(self.shared.clone(), record_type.map(str::to_string), cursor)
     }
 
     /// All current records (of `record_type` and selected by `filter`, when
     /// given): returns the server version, the record version to pass to
-    /// [`Backend::sync`] afterwards, and a stream over every page.
+    /// [`Backend::sync`] afterwards, and a stream over every page. The
+    /// backend remembers the stamp of that record version for
+    /// [`Backend::sync`] ([`Backend::snapshot`] returns it).
     ///
     /// A record updated while the pages are read may come twice (keep the
     /// higher version). The first page is read before this returns; later
     /// pages are read as the stream is polled (each call retried per
-    /// [`Config::retry`]). A record that does not decrypt yields
-    /// [`Error::Decrypt`] and the stream goes on; other errors end it.
+    /// [`Config::retry`] within [`Config::call_timeout`]). A record that
+    /// does not decrypt yields [`Error::Decrypt`] and the stream goes on;
+    /// other errors end it.
     pub async fn sync_latest(
         &self,
         record_type: Option<&str>,
         filter: Option<&Filter>,
     ) -> Result<(u64, u64, RecordStream)> {
+        let (cursor, records) = self.snapshot(record_type, filter).await?;
+        Ok((cursor.server_version, cursor.record_version, records))
+    }
+
+    /// [`Backend::sync_latest`] returning the [`SyncCursor`] to continue
+    /// from with [`Backend::sync_from`]:
+    ///
+    /// ```no_run
+    /// # async fn demo(db: databroker_client::Backend) -> Result<(), databroker_client::Error> {
+    /// use futures::StreamExt;
+    /// let (cursor, mut records) = db.snapshot(None, None).await?;
+    /// while let Some(record) = records.next().await {
+    ///     let record = record?; // keep the higher version of a record seen twice
+    /// }
+    /// let mut changes = db.sync_from(None, cursor);
+    /// # Ok(()) }
+    /// ```
+    pub async fn snapshot(
+        &self,
+        record_type: Option<&str>,
+        filter: Option<&Filter>,
+    ) -> Result<(SyncCursor, RecordStream)> {
         crate::sync_latest::start(
             self.shared.clone(),
             record_type.map(str::to_string),
@@ -269,9 +357,48 @@ impl Backend {
         .await
     }
 
-    /// Closes the backend: drops its connection, ends its sync streams, and
-    /// makes later calls (on every clone) fail with [`Error::Closed`].
+    /// A follower of the namespace (of `record_type` only, when given)
+    /// that keeps a copy of its records converging to the server's: it
+    /// takes a snapshot ([`FollowEvent::Snapshot`](crate::FollowEvent::Snapshot): replace what you hold),
+    /// then follows the feed ([`FollowEvent::Change`](crate::FollowEvent::Change)). When the feed cannot
+    /// go on (`SERVERVERSION`: the namespace was recreated, e.g. after a
+    /// restart without persistence, or rolled back; `TRIMMED`: the follower
+    /// fell behind retention; any other error the feed does not retry), it
+    /// reports the error as an `Err` item and starts over with a fresh
+    /// snapshot: at once the first time, with backoff when restarts
+    /// follow each other without progress. It ends only when the backend is
+    /// closed.
+    ///
+    /// ```no_run
+    /// # async fn demo(db: databroker_client::Backend) {
+    /// use std::collections::BTreeMap;
+    /// use futures::StreamExt;
+    /// let mut records = BTreeMap::new();
+    /// let mut follower = db.follow(None);
+    /// while let Some(event) = follower.next().await {
+    ///     match event {
+    ///         Ok(event) => event.apply_to(&mut records),
+    ///         Err(e) => eprintln!("follower: {e} (it goes on)"),
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub fn follow(&self, record_type: Option<&str>) -> Follower {
+        crate::follower::follower(self.shared.clone(), record_type.map(str::to_string))
+    }
+
+    /// Closes the backend: drops its connection (and a connection attempt
+    /// in flight), ends its sync streams and followers, and makes calls in
+    /// progress and later calls (on every clone) fail with [`Error::Closed`]
+    /// at once. Returns without waiting for anything.
     pub async fn close(&self) {
-        self.shared.close().await;
+        self.shared.close();
+    }
+
+    /// How many connections this backend has opened (or tried to open) for
+    /// its calls so far; sync streams and followers open their own and are
+    /// not counted. For diagnostics.
+    pub fn connections_opened(&self) -> u64 {
+        self.shared.dials()
     }
 }

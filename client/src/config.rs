@@ -31,10 +31,13 @@ pub struct Config {
     pub cipher: Option<Cipher>,
     /// Retries of transient failures.
     pub retry: RetryPolicy,
-    /// Longest wait for a TCP (and TLS) connection.
+    /// Longest wait for a connection: TCP (and TLS) connect plus the
+    /// handshake (`AUTH`, `SELECT`, ...), and the longest an attempt waits
+    /// for the backend's shared connection to come up.
     pub connect_timeout: Duration,
-    /// Longest wait for a reply to an ordinary command. [`Backend::sync`]
-    /// streams use their own connection without this limit.
+    /// Longest wait for a reply to an ordinary command. A [`Backend::sync`]
+    /// stream waits [`Config::sync_block`] plus this margin for each
+    /// blocking `DB.SYNC` reply (see [`Config::sync_stall_timeout`]).
     ///
     /// [`Backend::sync`]: crate::Backend::sync
     pub response_timeout: Duration,
@@ -45,6 +48,13 @@ pub struct Config {
     pub sync_block: Duration,
     /// Records asked for per `DB.SYNC` / `DB.SYNCLATEST` call (`COUNT`).
     pub batch_size: u32,
+    /// TCP keepalive on connections to a single server (`redis://`,
+    /// `rediss://`): the kernel probes a connection idle this long, then
+    /// every this long, and drops it after 3 unanswered probes. `None`
+    /// leaves the system default (off). Dead connections are found by the
+    /// timeouts anyway; keepalive also keeps idle paths through NATs and
+    /// firewalls open.
+    pub tcp_keepalive: Option<Duration>,
 }
 
 impl Default for Config {
@@ -58,11 +68,48 @@ impl Default for Config {
             response_timeout: Duration::from_secs(5),
             sync_block: Duration::from_secs(10),
             batch_size: 500,
+            tcp_keepalive: Some(Duration::from_secs(30)),
         }
     }
 }
 
 impl Config {
+    /// The deadline of every call of a [`Backend`](crate::Backend) (`get`,
+    /// `put`, `versions`, each page of `sync_latest`, ...): every call ends,
+    /// with its result or an error, within
+    ///
+    /// `max_attempts * (connect_timeout + response_timeout)
+    ///  + sum(min(initial_backoff * 2^(k-1), max_backoff) for k in 1..max_attempts)`
+    ///
+    /// however many calls are waiting. A call that reaches it fails with
+    /// [`Error::ExceededMaxRetries`](crate::Error::ExceededMaxRetries) (its
+    /// last failure is a timeout). With the defaults (5 attempts, 5 s + 5 s,
+    /// backoff 50 ms doubling to 2 s): 50.75 s.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use databroker_client::Config;
+    /// assert_eq!(Config::default().call_timeout(), Duration::from_millis(50_750));
+    /// assert_eq!(Config::default().sync_stall_timeout(), Duration::from_secs(15));
+    /// ```
+    pub fn call_timeout(&self) -> Duration {
+        let attempts = self.retry.max_attempts.max(1);
+        let per_attempt = self.connect_timeout.saturating_add(self.response_timeout);
+        let mut total = per_attempt.saturating_mul(attempts);
+        for k in 1..attempts {
+            total = total.saturating_add(self.retry.max_wait(k));
+        }
+        total
+    }
+
+    /// The longest a [`Backend::sync`](crate::Backend::sync) stream waits
+    /// for the reply of one blocking `DB.SYNC` before it declares the
+    /// connection dead and resumes on a new one: `sync_block +
+    /// response_timeout` (a live server always answers within `sync_block`).
+    pub fn sync_stall_timeout(&self) -> Duration {
+        self.sync_block.saturating_add(self.response_timeout)
+    }
+
     /// Sets [`Config::namespace`].
     pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
         self.namespace = namespace.into();
@@ -102,6 +149,12 @@ impl Config {
     /// Sets [`Config::sync_block`].
     pub fn sync_block(mut self, block: Duration) -> Self {
         self.sync_block = block;
+        self
+    }
+
+    /// Sets [`Config::tcp_keepalive`].
+    pub fn tcp_keepalive(mut self, idle: Option<Duration>) -> Self {
+        self.tcp_keepalive = idle;
         self
     }
 
@@ -180,13 +233,20 @@ impl TlsConfig {
 
 /// How transient failures are retried: up to `max_attempts` attempts in all,
 /// waiting `initial_backoff`, then twice as long each time (with jitter), at
-/// most `max_backoff`.
+/// most `max_backoff`; every call ends within [`Config::call_timeout`].
 ///
 /// Transient means: connection refused, reset or dropped, a timeout,
-/// `LOADING`, `BUSY`, `TRYAGAIN`, `CLUSTERDOWN`, `MASTERDOWN`. A failed
-/// connection is replaced before the next attempt. A write whose reply was
-/// lost (connection dropped or timed out after sending) may be applied twice
-/// when retried; the second application gets new versions.
+/// `LOADING`, `BUSY`, `TRYAGAIN`, `CLUSTERDOWN`, `MASTERDOWN`. Other
+/// failures (refused credentials, a missing module, `ERR`, ...) are returned
+/// at once. A write whose reply was lost (connection dropped or timed out
+/// after sending) is retried with the same idempotency token, so the server
+/// applies it once and answers the retry with the original reply (within its
+/// `databroker.token-ttl-ms`, 10 minutes by default).
+///
+/// The same backoff spaces connection attempts: all callers of a
+/// [`Backend`](crate::Backend) share one connection and one dial at a time;
+/// after the n-th failed dial in a row the next one waits `backoff(n)`. A
+/// connection that had worked and broke is replaced at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
     /// Attempts per call, the first one included (at least 1). When all fail,
@@ -213,12 +273,16 @@ impl RetryPolicy {
     /// The wait after failed attempt number `attempt` (1-based): exponential,
     /// capped, with up to 25% random jitter subtracted.
     pub fn backoff(&self, attempt: u32) -> Duration {
-        let exp = attempt.saturating_sub(1).min(30);
-        let base = self
-            .initial_backoff
-            .saturating_mul(1u32 << exp)
-            .min(self.max_backoff);
         let jitter = rand::random_range(0.0..0.25);
-        base.mul_f64(1.0 - jitter)
+        self.max_wait(attempt).mul_f64(1.0 - jitter)
+    }
+
+    /// The longest [`RetryPolicy::backoff`] after attempt `attempt`:
+    /// `min(initial_backoff * 2^(attempt-1), max_backoff)`.
+    pub fn max_wait(&self, attempt: u32) -> Duration {
+        let exp = attempt.saturating_sub(1).min(30);
+        self.initial_backoff
+            .saturating_mul(1u32 << exp)
+            .min(self.max_backoff)
     }
 }

@@ -6,10 +6,25 @@ use std::time::Duration;
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::cluster::{ClusterClient, ClusterClientBuilder, ClusterConfig};
 use redis::cluster_async::ClusterConnection;
-use redis::{AsyncConnectionConfig, Client, Cmd, Pipeline, RedisFuture, RedisResult, Value};
+use redis::io::tcp::socket2;
+use redis::{
+    AsyncConnectionConfig, Client, Cmd, IntoConnectionInfo, Pipeline, RedisFuture, RedisResult,
+    Value,
+};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
+
+/// `url` without its credentials (`redis://user:pass@host` gives
+/// `redis://<credentials>@host`), for messages.
+pub(crate) fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme + 3 => {
+            format!("{}<credentials>{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}
 
 /// Where to connect: built once from the URL(s) and the [`Config`].
 #[derive(Clone)]
@@ -30,11 +45,21 @@ pub(crate) enum Conn {
 impl Target {
     /// A single server at `url`.
     pub(crate) fn single(url: &str, config: &Config) -> Result<Target> {
-        let client = match &config.tls {
-            Some(tls) => Client::build_with_tls(url, tls.certificates()),
-            None => Client::open(url),
+        let bad = |e: redis::RedisError| Error::Config(format!("{}: {e}", redact(url)));
+        let mut info = url.into_connection_info().map_err(bad)?;
+        if let Some(idle) = config.tcp_keepalive.filter(|d| !d.is_zero()) {
+            let keepalive = socket2::TcpKeepalive::new()
+                .with_time(idle)
+                .with_interval(idle)
+                .with_retries(3);
+            let settings = info.tcp_settings().clone().set_keepalive(keepalive);
+            info = info.set_tcp_settings(settings);
         }
-        .map_err(|e| Error::Config(format!("{url}: {e}")))?;
+        let client = match &config.tls {
+            Some(tls) => Client::build_with_tls(info, tls.certificates()),
+            None => Client::open(info),
+        }
+        .map_err(bad)?;
         Ok(Target::Single(Box::new(client)))
     }
 
@@ -54,9 +79,10 @@ impl Target {
         if let Some(tls) = &config.tls {
             builder = builder.certs(tls.certificates());
         }
-        let client = builder
-            .build()
-            .map_err(|e| Error::Config(format!("{urls:?}: {e}")))?;
+        let client = builder.build().map_err(|e| {
+            let urls: Vec<String> = urls.iter().map(|u| redact(u)).collect();
+            Error::Config(format!("{urls:?}: {e}"))
+        })?;
         Ok(Target::Cluster(Box::new(client)))
     }
 
@@ -91,19 +117,17 @@ impl Target {
     }
 }
 
-/// One request: a command or a pipeline (possibly MULTI/EXEC).
+/// One request: a command.
 #[derive(Clone, Copy)]
 pub(crate) enum Request<'a> {
     Cmd(&'a Cmd),
-    Pipe(&'a Pipeline),
 }
 
 impl Request<'_> {
-    /// Runs the request on `conn`; a pipeline's replies come as an array.
+    /// Runs the request on `conn`.
     pub(crate) async fn run(self, conn: &mut Conn) -> RedisResult<Value> {
         match self {
             Request::Cmd(cmd) => cmd.query_async(conn).await,
-            Request::Pipe(pipe) => pipe.query_async(conn).await,
         }
     }
 }

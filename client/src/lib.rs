@@ -23,8 +23,11 @@
 //! Connections: [`Backend::connect`] takes `redis://`, `rediss://` (TLS, with
 //! [`TlsConfig`] for a custom CA and a client certificate) and unix socket
 //! URLs; [`Backend::connect_cluster`] takes the nodes of a Redis Cluster.
-//! Transient failures are retried per [`RetryPolicy`]. With a [`Cipher`],
-//! payloads are sealed with AES-256-GCM before they leave the client.
+//! Transient failures are retried per [`RetryPolicy`], and every call ends
+//! within [`Config::call_timeout`]. [`Backend::follow`] keeps a copy of the
+//! namespace converging to the server's (snapshot, feed, and a fresh
+//! snapshot whenever the feed cannot go on). With a [`Cipher`], payloads
+//! are sealed with AES-256-GCM before they leave the client.
 #![deny(missing_docs)]
 
 mod backend;
@@ -33,6 +36,7 @@ mod config;
 mod conn;
 mod error;
 mod filter;
+mod follower;
 mod record;
 mod reply;
 mod shared;
@@ -46,8 +50,10 @@ pub use cipher::{Cipher, KEY_LEN};
 pub use config::{ClientIdentity, Config, RetryPolicy, TlsConfig, DEFAULT_NAMESPACE};
 pub use error::{Error, Result};
 pub use filter::Filter;
+pub use follower::{FollowEvent, Follower};
 pub use record::{message_record, new_record, tombstone, RecordExt};
 pub use stream::RecordStream;
+pub use sync::SyncCursor;
 pub use write::WriteResult;
 
 /// Protobuf messages (`Record`, `Options`), wire-compatible with Pomerium's.

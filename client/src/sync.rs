@@ -15,48 +15,60 @@ use crate::reply;
 use crate::shared::Shared;
 use crate::stream::RecordStream;
 
+/// Where a change feed continues: the namespace's server version, the
+/// version after which changes are wanted, and the stamp of that version.
+///
+/// The stamp is the `modified_at` (µs) of the change at `record_version`
+/// as this client saw it; the server compares it with its own (`DB.SYNC ...
+/// STAMP`) and answers `SERVERVERSION` when the namespace was rolled back
+/// (the change at that version is another one now). 0 means unknown: no
+/// check. Take cursors from [`Backend::snapshot`](crate::Backend::snapshot)
+/// and pass them to [`Backend::sync_from`](crate::Backend::sync_from); do
+/// not make up stamps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct SyncCursor {
+    /// The namespace's server version (0 for a namespace never written).
+    pub server_version: u64,
+    /// Changes with a higher version are wanted.
+    pub record_version: u64,
+    /// `modified_at` in µs of the change at `record_version`; 0 = unknown.
+    pub stamp: u64,
+}
+
 /// What a failed fetch means for the stream.
 enum Stop {
     /// The backend was closed: end quietly.
     Closed,
-    /// Transient: reconnect after a backoff.
+    /// Transient: reconnect (after a backoff unless the connection had
+    /// worked).
     Retry,
     /// Terminal: yield the error, then end.
     Fail(Error),
 }
 
-struct Follow {
+/// The state of a feed; also driven directly by the follower.
+pub(crate) struct Follow {
     shared: Arc<Shared>,
     record_type: Option<String>,
-    server_version: u64,
-    /// `after_version` of the next call: the last `next_after` received.
-    after: u64,
+    cursor: SyncCursor,
     buffer: VecDeque<Record>,
     conn: Option<Conn>,
+    /// True once the current connection answered a `DB.SYNC`.
+    conn_worked: bool,
     failures: u32,
+    /// Replies received so far.
+    pub(crate) replies: u64,
     done: bool,
     closed: watch::Receiver<bool>,
 }
 
-/// The stream of changes after `after` (see `Backend::sync`).
+/// The stream of changes after `cursor` (see `Backend::sync_from`).
 pub(crate) fn follow(
     shared: Arc<Shared>,
     record_type: Option<String>,
-    server_version: u64,
-    after: u64,
+    cursor: SyncCursor,
 ) -> RecordStream {
-    let closed = shared.closed();
-    let state = Follow {
-        shared,
-        record_type,
-        server_version,
-        after,
-        buffer: VecDeque::new(),
-        conn: None,
-        failures: 0,
-        done: false,
-        closed,
-    };
+    let state = Follow::new(shared, record_type, cursor);
     Box::pin(futures::stream::unfold(state, |mut s| async move {
         let item = s.next().await?;
         Some((item, s))
@@ -64,7 +76,34 @@ pub(crate) fn follow(
 }
 
 impl Follow {
-    async fn next(&mut self) -> Option<Result<Record>> {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        record_type: Option<String>,
+        cursor: SyncCursor,
+    ) -> Follow {
+        let closed = shared.closed();
+        Follow {
+            shared,
+            record_type,
+            cursor,
+            buffer: VecDeque::new(),
+            conn: None,
+            conn_worked: false,
+            failures: 0,
+            replies: 0,
+            done: false,
+            closed,
+        }
+    }
+
+    /// Where the feed continues.
+    pub(crate) fn cursor(&self) -> SyncCursor {
+        self.cursor
+    }
+
+    /// The next change; `Some(Err)` of a decryption failure goes on, any
+    /// other error ends the feed (`None` after it).
+    pub(crate) async fn next(&mut self) -> Option<Result<Record>> {
         loop {
             if let Some(r) = self.buffer.pop_front() {
                 return Some(open_with(self.shared.config.cipher.as_ref(), r));
@@ -81,6 +120,13 @@ impl Follow {
                 }
                 Err(Stop::Retry) => {
                     self.conn = None;
+                    if std::mem::take(&mut self.conn_worked) {
+                        // A connection that worked broke (or went silent
+                        // for longer than `sync_stall_timeout`): resume on
+                        // a new one at once.
+                        self.failures = 0;
+                        continue;
+                    }
                     self.failures = self.failures.saturating_add(1);
                     self.shared
                         .pause(self.shared.config.retry.backoff(self.failures))
@@ -102,8 +148,11 @@ impl Follow {
         let config = &self.shared.config;
         let mut cmd = redis::cmd("DB.SYNC");
         cmd.arg(&config.namespace)
-            .arg(self.server_version)
-            .arg(self.after);
+            .arg(self.cursor.server_version)
+            .arg(self.cursor.record_version);
+        if self.cursor.stamp != 0 {
+            cmd.arg("STAMP").arg(self.cursor.stamp);
+        }
         if let Some(t) = &self.record_type {
             cmd.arg("TYPE").arg(t);
         }
@@ -119,16 +168,24 @@ impl Follow {
         cmd
     }
 
-    /// One `DB.SYNC` call: fills the buffer and advances `after`.
+    /// One `DB.SYNC` call: fills the buffer and advances the cursor.
     async fn fetch(&mut self) -> std::result::Result<(), Stop> {
         let config = &self.shared.config;
         let mut conn = match &self.conn {
             Some(c) => c.clone(),
             None => {
                 let target = self.shared.target.clone();
-                let connect = target.connect(config.connect_timeout, None);
+                // Each reply is due within the block time plus a margin: a
+                // connection silent for longer is dead.
+                let connect = tokio::time::timeout(
+                    config.connect_timeout,
+                    target.connect(config.connect_timeout, Some(config.sync_stall_timeout())),
+                );
                 let c = tokio::select! {
-                    c = connect => c.map_err(Self::classify)?,
+                    c = connect => match c {
+                        Ok(c) => c.map_err(Self::classify)?,
+                        Err(_) => return Err(Stop::Retry),
+                    },
                     _ = self.closed.wait_for(|c| *c) => return Err(Stop::Closed),
                 };
                 self.conn = Some(c.clone());
@@ -136,24 +193,30 @@ impl Follow {
             }
         };
         let cmd = self.command();
+        let stall = tokio::time::sleep(config.sync_stall_timeout());
         let value: Value = tokio::select! {
             r = Request::Cmd(&cmd).run(&mut conn) => r.map_err(Self::classify)?,
+            _ = stall => return Err(Stop::Retry),
             _ = self.closed.wait_for(|c| *c) => return Err(Stop::Closed),
         };
-        let [sv, next_after, records] =
-            reply::tuple::<3>(value, "DB.SYNC reply").map_err(Stop::Fail)?;
-        let sv = reply::uint(&sv, "server_version").map_err(Stop::Fail)?;
-        if self.server_version != 0 && sv != self.server_version {
+        self.conn_worked = true;
+        let reply = reply::sync_reply(value).map_err(Stop::Fail)?;
+        let sv = self.cursor.server_version;
+        if sv != 0 && reply.server_version != sv {
             return Err(Stop::Fail(Error::InvalidServerVersion(format!(
-                "the namespace's server version is {sv}, not {}",
-                self.server_version
+                "the namespace's server version is {}, not {sv}",
+                reply.server_version
             ))));
         }
-        self.server_version = sv;
-        let next_after = reply::uint(&next_after, "next_after").map_err(Stop::Fail)?;
-        self.buffer
-            .extend(reply::records(records).map_err(Stop::Fail)?);
-        self.after = self.after.max(next_after);
+        self.cursor.server_version = reply.server_version;
+        self.replies += 1;
+        self.buffer.extend(reply.records);
+        if reply.next_after > self.cursor.record_version {
+            self.cursor.record_version = reply.next_after;
+            self.cursor.stamp = reply.next_stamp;
+        } else if reply.next_after == self.cursor.record_version && reply.next_stamp != 0 {
+            self.cursor.stamp = reply.next_stamp;
+        }
         Ok(())
     }
 }

@@ -4,36 +4,20 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use redis::Value;
-
 use crate::cipher::open_with;
 use crate::error::{Error, Result};
 use crate::pb::Record;
-use crate::reply;
+use crate::reply::{self, PageReply};
 use crate::shared::Shared;
 use crate::stream::RecordStream;
-
-/// One `DB.SYNCLATEST` reply.
-struct Page {
-    server_version: u64,
-    record_version: u64,
-    next_cursor: String,
-    records: Vec<Record>,
-}
-
-fn cursor(v: Value) -> Result<String> {
-    match v {
-        Value::Int(i) => Ok(i.to_string()),
-        v => reply::string(v, "next_cursor"),
-    }
-}
+use crate::sync::SyncCursor;
 
 async fn page(
     shared: &Shared,
     record_type: Option<&str>,
     filter: Option<&str>,
     at: &str,
-) -> Result<Page> {
+) -> Result<PageReply> {
     let config = &shared.config;
     let mut cmd = redis::cmd("DB.SYNCLATEST");
     cmd.arg(&config.namespace);
@@ -49,14 +33,7 @@ async fn page(
         .arg(config.batch_size.max(1))
         .arg("FORMAT")
         .arg("PROTO");
-    let [sv, rv, next, records] =
-        reply::tuple::<4>(shared.query(&cmd).await?, "DB.SYNCLATEST reply")?;
-    Ok(Page {
-        server_version: reply::uint(&sv, "server_version")?,
-        record_version: reply::uint(&rv, "record_version")?,
-        next_cursor: cursor(next)?,
-        records: reply::records(records)?,
-    })
+    reply::page_reply(shared.query(&cmd).await?)
 }
 
 struct Pages {
@@ -108,13 +85,20 @@ impl Pages {
     }
 }
 
-/// Reads the first page and returns the versions and a stream over all pages.
+/// Reads the first page and returns the cursor the feed continues from and
+/// a stream over all pages.
 pub(crate) async fn start(
     shared: Arc<Shared>,
     record_type: Option<String>,
     filter: Option<String>,
-) -> Result<(u64, u64, RecordStream)> {
+) -> Result<(SyncCursor, RecordStream)> {
     let first = page(&shared, record_type.as_deref(), filter.as_deref(), "0").await?;
+    let cursor = SyncCursor {
+        server_version: first.server_version,
+        record_version: first.record_version,
+        stamp: first.record_stamp,
+    };
+    shared.remember_stamp(cursor.server_version, cursor.record_version, cursor.stamp);
     let state = Pages {
         shared,
         record_type,
@@ -128,5 +112,5 @@ pub(crate) async fn start(
         let item = s.next().await?;
         Some((item, s))
     }));
-    Ok((first.server_version, first.record_version, stream))
+    Ok((cursor, stream))
 }

@@ -1,17 +1,15 @@
-//! Puts and deletions: checks, sealing, and batching a mixed batch into
-//! `DB.PUT` / `DB.DELETE` runs inside one MULTI/EXEC.
-
-use std::ops::Range;
+//! Puts and deletions: checks, sealing, and one `DB.WRITE` per batch
+//! (mixed puts and deletions, optional conditions, an idempotency token).
 
 use databroker_core::MAX_NAME_LEN;
 use prost_types::Timestamp;
-use redis::{Cmd, Value};
+use redis::Cmd;
 
 use crate::cipher::Cipher;
 use crate::conn::Request;
 use crate::error::{Error, Result};
 use crate::pb::Record;
-use crate::reply::{self, WriteReply};
+use crate::reply;
 use crate::shared::Shared;
 
 /// What a write did: the namespace's server version, the one modification
@@ -62,88 +60,85 @@ fn payload(cipher: Option<&Cipher>, record: &Record) -> Result<Vec<u8>> {
     }
 }
 
-/// Consecutive records that are all puts or all deletions.
-fn runs(records: &[Record]) -> Vec<(bool, Range<usize>)> {
-    let mut out: Vec<(bool, Range<usize>)> = Vec::new();
-    for (i, r) in records.iter().enumerate() {
-        let deleted = r.deleted_at.is_some();
-        match out.last_mut() {
-            Some((d, range)) if *d == deleted => range.end = i + 1,
-            _ => out.push((deleted, i..i + 1)),
-        }
-    }
-    out
+/// A fresh idempotency token: 128 random bits, hex.
+fn new_token() -> String {
+    let bits: u128 = rand::random();
+    format!("{bits:032x}")
 }
 
+/// `DB.WRITE <ns> TOKEN <token> PUT <t> <id> <payload> [IF <v>] | DEL <t> <id> [IF <v>] ...`
 fn command(
     namespace: &str,
     cipher: Option<&Cipher>,
-    deleted: bool,
+    token: &str,
     records: &[Record],
+    expected: Option<&[Option<u64>]>,
 ) -> Result<Cmd> {
-    let mut cmd = redis::cmd(if deleted { "DB.DELETE" } else { "DB.PUT" });
-    cmd.arg(namespace);
-    for r in records {
-        cmd.arg(&r.r#type).arg(&r.id);
-        if !deleted {
-            cmd.arg(payload(cipher, r)?);
+    let mut cmd = redis::cmd("DB.WRITE");
+    cmd.arg(namespace).arg("TOKEN").arg(token);
+    for (i, r) in records.iter().enumerate() {
+        if r.deleted_at.is_some() {
+            cmd.arg("DEL").arg(&r.r#type).arg(&r.id);
+        } else {
+            cmd.arg("PUT")
+                .arg(&r.r#type)
+                .arg(&r.id)
+                .arg(payload(cipher, r)?);
+        }
+        if let Some(Some(v)) = expected.and_then(|e| e.get(i)) {
+            cmd.arg("IF").arg(*v);
         }
     }
     Ok(cmd)
 }
 
 /// Writes `records` (puts, and deletions where `deleted_at` is set) in order,
-/// atomically; fills each record's `version` and `modified_at` (and
-/// `deleted_at` of deletions). Returns the server version.
-pub(crate) async fn write(shared: &Shared, records: &mut [Record]) -> Result<u64> {
+/// atomically, in one `DB.WRITE`; fills each record's `version` and
+/// `modified_at` (and `deleted_at` of deletions). Returns the server version.
+///
+/// The call carries a fresh idempotency token, sent unchanged on every
+/// retry, so a write whose reply was lost is applied at most once. With
+/// `expected`, each record's current version must match (`Some(0)`: absent
+/// or deleted; `None`: any) or nothing is written
+/// ([`Error::VersionConflict`]).
+pub(crate) async fn write(
+    shared: &Shared,
+    records: &mut [Record],
+    expected: Option<&[Option<u64>]>,
+) -> Result<u64> {
     records.iter().try_for_each(check)?;
-    let ns = &shared.config.namespace;
-    let cipher = shared.config.cipher.as_ref();
-    let runs = runs(records);
-    let replies: Vec<WriteReply> = match runs.as_slice() {
-        [] => return Err(Error::InvalidArgument("nothing to write".to_string())),
-        [(deleted, range)] => {
-            let cmd = command(ns, cipher, *deleted, &records[range.clone()])?;
-            vec![reply::write_reply(
-                shared.request(Request::Cmd(&cmd)).await?,
-            )?]
-        }
-        _ => {
-            let mut pipe = redis::pipe();
-            pipe.atomic();
-            for (deleted, range) in &runs {
-                pipe.add_command(command(ns, cipher, *deleted, &records[range.clone()])?);
-            }
-            let value = shared.request(Request::Pipe(&pipe)).await?;
-            reply::array(value, "EXEC reply")?
-                .into_iter()
-                .map(|v| match v {
-                    Value::ServerError(e) => Err(Error::from_redis(e.into())),
-                    v => reply::write_reply(v),
-                })
-                .collect::<Result<_>>()?
-        }
-    };
-    let mut server_version = 0;
-    for ((deleted, range), reply) in runs.iter().zip(replies) {
-        if reply.versions.len() != range.len() {
-            return Err(Error::protocol(format!(
-                "{} versions for {} records",
-                reply.versions.len(),
-                range.len()
+    if records.is_empty() {
+        return Err(Error::InvalidArgument("nothing to write".to_string()));
+    }
+    if let Some(e) = expected {
+        if e.len() != records.len() {
+            return Err(Error::InvalidArgument(format!(
+                "{} expected versions for {} records",
+                e.len(),
+                records.len()
             )));
         }
-        let at = databroker_core::record::timestamp(reply.modified_at_us);
-        for (record, version) in records[range.clone()].iter_mut().zip(reply.versions) {
-            record.version = version;
-            record.modified_at = Some(at);
-            if *deleted {
-                record.deleted_at = Some(at);
-            }
-        }
-        server_version = reply.server_version;
     }
-    Ok(server_version)
+    let ns = &shared.config.namespace;
+    let cipher = shared.config.cipher.as_ref();
+    let cmd = command(ns, cipher, &new_token(), records, expected)?;
+    let reply = reply::write_reply(shared.request(Request::Cmd(&cmd)).await?)?;
+    if reply.versions.len() != records.len() {
+        return Err(Error::protocol(format!(
+            "{} versions for {} records",
+            reply.versions.len(),
+            records.len()
+        )));
+    }
+    let at = databroker_core::record::timestamp(reply.modified_at_us);
+    for (record, version) in records.iter_mut().zip(reply.versions) {
+        record.version = version;
+        record.modified_at = Some(at);
+        if record.deleted_at.is_some() {
+            record.deleted_at = Some(at);
+        }
+    }
+    Ok(reply.server_version)
 }
 
 #[cfg(test)]
@@ -152,14 +147,28 @@ mod tests {
     use crate::record::{new_record, tombstone};
 
     #[test]
-    fn runs_keep_order() {
+    fn one_command_in_order_with_token_and_conditions() {
         let rs = vec![
             new_record("t", "a", "1"),
-            new_record("t", "b", "2"),
             tombstone("t", "a"),
             new_record("t", "c", "3"),
         ];
-        assert_eq!(runs(&rs), vec![(false, 0..2), (true, 2..3), (false, 3..4)]);
+        let cmd = command("{ns}", None, "tok", &rs, Some(&[Some(4), None, Some(0)])).unwrap();
+        let args: Vec<String> = cmd
+            .args_iter()
+            .map(|a| match a {
+                redis::Arg::Simple(b) => String::from_utf8_lossy(b).into_owned(),
+                _ => String::new(),
+            })
+            .collect();
+        assert_eq!(
+            args,
+            [
+                "DB.WRITE", "{ns}", "TOKEN", "tok", "PUT", "t", "a", "1", "IF", "4", "DEL", "t",
+                "a", "PUT", "t", "c", "3", "IF", "0"
+            ]
+        );
+        assert_ne!(new_token(), new_token());
     }
 
     #[test]

@@ -24,6 +24,8 @@ pub enum DbError {
     Corrupt(String),
     /// In cluster mode, the namespace has no hash tag.
     CrossSlot,
+    /// The caller's ACL user may not access a key the command touches.
+    NoPerm(String),
     /// Used memory is above `maxmemory` and the command would grow it.
     Oom,
     /// The server is configured so that writes could be lost silently (an
@@ -52,6 +54,7 @@ impl DbError {
             DbError::Conflict(_) => "CONFLICT",
             DbError::Corrupt(_) => "CORRUPT",
             DbError::CrossSlot => "CROSSSLOT",
+            DbError::NoPerm(_) => "NOPERM",
             DbError::Oom => "OOM",
             DbError::Misconf(_) => "MISCONF",
         }
@@ -72,6 +75,7 @@ impl fmt::Display for DbError {
             DbError::Trimmed(m) => write!(f, "TRIMMED {m}"),
             DbError::Conflict(m) => write!(f, "CONFLICT {m}"),
             DbError::Corrupt(m) => write!(f, "CORRUPT {m}"),
+            DbError::NoPerm(m) => write!(f, "NOPERM {m}"),
             DbError::Oom => write!(
                 f,
                 "OOM command not allowed when used memory > 'maxmemory' (deletes, lease renewals and releases, and capacity reductions still run)"

@@ -1,4 +1,14 @@
 //! Key names of one namespace (SPEC section 1): `<ns>` + suffix.
+//!
+//! **Naming rule.** A namespace is non-empty and contains no `.`. Every key
+//! of a namespace is `<ns>` itself (the cluster marker) or `<ns>` + a suffix
+//! starting with `.`, so the namespace a key belongs to is exactly the part
+//! before its first `.` (the whole key when it has none): two different
+//! namespaces can never share a key, whatever their types and lease names
+//! and tokens (which may hold any bytes, dots included). Within one namespace the
+//! suffixes differ before any user-chosen part (`.changes.<type>` vs
+//! `.changes`, `.lease.<name>` vs `.last_version`, `.token.<t>`, ...), see [`check_namespace`]
+//! and the tests, which enumerate them.
 
 /// The fixed key names of a namespace, by suffix (index into `Keys::names`).
 const SUFFIXES: [&[u8]; 7] = [
@@ -17,6 +27,22 @@ const RECORDS: usize = 3;
 const CHANGES: usize = 4;
 const OPTIONS: usize = 5;
 const RECORD_TYPES: usize = 6;
+
+use crate::error::{DbError, DbResult};
+
+/// Checks the namespace naming rule: non-empty, no `.`.
+pub fn check_namespace(ns: &[u8]) -> DbResult<()> {
+    if ns.is_empty() {
+        return Err(DbError::arg("namespace", "must not be empty"));
+    }
+    if ns.contains(&b'.') {
+        return Err(DbError::arg(
+            "namespace",
+            "must not contain '.' (the namespace's keys are <ns>.<suffix>, so a dot would let one namespace's keys be another's)",
+        ));
+    }
+    Ok(())
+}
 
 /// The key names of one namespace, all built at once into one buffer (a
 /// command uses most of them).
@@ -119,6 +145,15 @@ impl Keys {
         k
     }
 
+    /// `<ns>.token.<token>` (string: a remembered write, with an expiry).
+    pub fn token(&self, token: &[u8]) -> Vec<u8> {
+        let mut k = Vec::with_capacity(self.ns_len + 7 + token.len());
+        k.extend_from_slice(self.ns());
+        k.extend_from_slice(b".token.");
+        k.extend_from_slice(token);
+        k
+    }
+
     /// `<ns>.record_types` (set).
     pub fn record_types(&self) -> &[u8] {
         self.name(RECORD_TYPES)
@@ -186,6 +221,132 @@ mod tests {
         assert_eq!(empty.records(), b".records");
         assert_eq!(empty.record_types(), b".record_types");
         assert_eq!(empty.ns(), b"");
+    }
+
+    /// Every key (and the channel) of `ns` for the given types and lease
+    /// names, with what it is.
+    fn all_keys(ns: &[u8], names: &[&[u8]]) -> Vec<(Vec<u8>, String)> {
+        let k = Keys::new(ns);
+        let mut out = vec![
+            (k.marker().to_vec(), "marker".to_string()),
+            (k.server_version().to_vec(), "server_version".into()),
+            (k.last_version().to_vec(), "last_version".into()),
+            (k.last_version_ch().to_vec(), "last_version_ch".into()),
+            (k.records().to_vec(), "records".into()),
+            (k.changes().to_vec(), "changes".into()),
+            (k.options().to_vec(), "options".into()),
+            (k.record_types().to_vec(), "record_types".into()),
+        ];
+        for n in names {
+            out.push((
+                k.type_changes(n),
+                format!("changes.{}", String::from_utf8_lossy(n)),
+            ));
+            out.push((k.lease(n), format!("lease.{}", String::from_utf8_lossy(n))));
+            out.push((k.token(n), format!("token.{}", String::from_utf8_lossy(n))));
+        }
+        out
+    }
+
+    #[test]
+    fn namespaces_never_share_a_key() {
+        let suffixes: [&[u8]; 15] = [
+            b".token",
+            b".token.",
+            b".token.x",
+            b".server_version",
+            b".last_version",
+            b".last_version_ch",
+            b".records",
+            b".changes",
+            b".changes.",
+            b".changes.x",
+            b".options",
+            b".lease",
+            b".lease.",
+            b".lease.x",
+            b".record_types",
+        ];
+        // Namespaces: every string of up to 3 bytes over an alphabet of
+        // separators and tag braces, and each of those with every suffix.
+        let alphabet: [&[u8]; 5] = [b"a", b".", b"{", b"}", b"e"];
+        let mut bases: Vec<Vec<u8>> = vec![Vec::new()];
+        for len in 1..=3 {
+            let mut next = Vec::new();
+            for b in bases.iter().filter(|b| b.len() == len - 1) {
+                for c in alphabet {
+                    let mut n = b.clone();
+                    n.extend_from_slice(c);
+                    next.push(n);
+                }
+            }
+            bases.extend(next);
+        }
+        bases.push(b"{pomerium_v3}".to_vec());
+        let mut names: Vec<Vec<u8>> = bases.clone();
+        for b in &bases {
+            for s in suffixes {
+                let mut n = b.clone();
+                n.extend_from_slice(s);
+                names.push(n);
+            }
+        }
+        names.sort();
+        names.dedup();
+        // Types and lease names: any bytes, dots and slashes included.
+        let mut parts: Vec<&[u8]> = vec![
+            b"x",
+            b"t",
+            b".",
+            b"..",
+            b"type.googleapis.com/pomerium.Session",
+            b"lease",
+            b"x.records",
+            b"records",
+            b"last_version",
+            b"x.lease.y",
+        ];
+        parts.extend(suffixes.iter().map(|s| &s[1..]).filter(|s| !s.is_empty()));
+        parts.extend(suffixes.iter().copied());
+        parts.sort();
+        parts.dedup();
+
+        let valid: Vec<&Vec<u8>> = names
+            .iter()
+            .filter(|n| check_namespace(n).is_ok())
+            .collect();
+        assert!(valid.len() > 50 && valid.len() < names.len());
+        assert!(check_namespace(b"{pomerium_v3}").is_ok());
+        let mut owner: std::collections::HashMap<Vec<u8>, (&[u8], String)> =
+            std::collections::HashMap::new();
+        for ns in &valid {
+            for (key, what) in all_keys(ns, &parts) {
+                if let Some((other, other_what)) = owner.get(&key) {
+                    panic!(
+                        "{:?} is {} of {:?} and {} of {:?}",
+                        String::from_utf8_lossy(&key),
+                        other_what,
+                        String::from_utf8_lossy(other),
+                        what,
+                        String::from_utf8_lossy(ns)
+                    );
+                }
+                // The owner is recoverable: the part before the first dot.
+                let cut = key.iter().position(|&b| b == b'.').unwrap_or(key.len());
+                assert_eq!(&key[..cut], ns.as_slice());
+                owner.insert(key, (ns.as_slice(), what));
+            }
+        }
+        // Without the rule the overlaps happen.
+        let a = all_keys(b"{a}", &[b"last_version"]);
+        let b = all_keys(b"{a}.lease", &[b"x"]);
+        assert!(a.iter().any(|(k, _)| b.iter().any(|(l, _)| l == k)));
+        assert!(check_namespace(b"{a}.lease").is_err());
+        assert!(check_namespace(b"").is_err());
+        assert!(check_namespace(b"{a}.changes.X")
+            .unwrap_err()
+            .to_string()
+            .starts_with("ERR namespace must not contain '.'"));
     }
 
     #[test]

@@ -5,6 +5,23 @@
 pub use databroker_testkit::{Flavor, Options, Server};
 use redis::{Connection, FromRedisValue, RedisError, Value};
 
+/// Waits until `replica` reports its link to the primary up.
+pub fn wait_link_up(replica: &Server) {
+    let mut c = replica.conn();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let info: String = t(&mut c, &["INFO", "replication"]).unwrap();
+        if info.contains("master_link_status:up") {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "replica did not sync: {info}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 /// Runs one command (binary arguments).
 pub fn q<T: FromRedisValue>(c: &mut Connection, args: &[&[u8]]) -> Result<T, RedisError> {
     let mut cmd = redis::cmd(std::str::from_utf8(args[0]).expect("command name"));

@@ -61,3 +61,4 @@ pub fn raw<T: redis::FromRedisValue>(server: &Server, args: &[&[u8]]) -> redis::
     }
     cmd.query(&mut server.conn())
 }
+pub mod proxy;

@@ -2,7 +2,7 @@
 //! most `capacity` live records remain, oldest first by `changes.<type>`
 //! score, ties by id.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use prost_types::Any;
 
@@ -37,7 +37,8 @@ enum Next<'a> {
 }
 
 /// Plans evictions of `rtype` into `txn`: `fresh` are the ids this command
-/// puts (with their data), all scored `score`. Members without a live record
+/// puts (with their data), all scored `score`; `deleted` are ids this
+/// command deletes (and does not put again). Members without a live record
 /// are dropped on the way without counting. Reads only; fails with
 /// `CORRUPT` when a record to evict does not decode.
 pub fn enforce(
@@ -46,6 +47,7 @@ pub fn enforce(
     rtype: &str,
     capacity: u64,
     fresh: &BTreeMap<&str, &Any>,
+    deleted: &BTreeSet<&str>,
     score: f64,
 ) -> DbResult<()> {
     let keys = txn.keys().clone();
@@ -54,6 +56,11 @@ pub fn enforce(
     for id in fresh.keys() {
         if store.zscore(&zkey, id.as_bytes()).is_none() {
             total += 1;
+        }
+    }
+    for id in deleted {
+        if store.zscore(&zkey, id.as_bytes()).is_some() {
+            total = total.saturating_sub(1);
         }
     }
     if total <= capacity {
@@ -65,7 +72,7 @@ pub fn enforce(
         let exhausted = old.len() < window;
         let old: Vec<(Vec<u8>, f64)> = old
             .into_iter()
-            .filter(|(m, _)| !is_fresh(fresh, m))
+            .filter(|(m, _)| !is_fresh(fresh, m) && !is_deleted(deleted, m))
             .collect();
         let mut plan: Vec<Next<'_>> = Vec::new();
         let (mut oi, mut fi) = (0, fresh.iter().peekable());
@@ -102,6 +109,10 @@ pub fn enforce(
         }
         return Ok(());
     }
+}
+
+fn is_deleted(deleted: &BTreeSet<&str>, member: &[u8]) -> bool {
+    std::str::from_utf8(member).is_ok_and(|m| deleted.contains(m))
 }
 
 fn is_fresh(fresh: &BTreeMap<&str, &Any>, member: &[u8]) -> bool {

@@ -4,6 +4,7 @@
 //! first and writes only in [`txn::Txn::commit`], so a failed command
 //! changes nothing.
 
+pub mod access;
 pub mod capacity;
 pub mod check;
 pub mod delete;
@@ -17,12 +18,18 @@ pub mod sync;
 pub mod synclatest;
 pub mod txn;
 pub mod versions;
+pub mod write;
 
+#[cfg(test)]
+mod limits_tests;
 #[cfg(test)]
 mod tests;
 
 use crate::error::{DbError, DbResult};
 use crate::store::{KeyKind, Store};
+
+/// Default `token-ttl-ms`: 10 minutes.
+pub const DEFAULT_TOKEN_TTL_MS: u64 = 600_000;
 
 /// What a command may need from outside the keyspace: the clock, randomness
 /// and configuration. Read once per command, so a command is deterministic
@@ -37,6 +44,9 @@ pub struct Env {
     pub changes_ttl_ms: u64,
     /// `databroker.max-count`.
     pub max_count: u64,
+    /// `databroker.max-records-per-call`: the most records one `DB.PUT` or
+    /// `DB.DELETE` may name, and the most records one `DB.SETOPTIONS` may evict.
+    pub max_records_per_call: u64,
     /// A lower bound of the namespace's oldest change `modified_at`, from
     /// an earlier write's [`txn::WriteStats::oldest_change_us`] (lets
     /// retention skip its reads).
@@ -48,6 +58,8 @@ pub struct Env {
     /// refused (`OOM`); deletes, lease renewals and releases, and capacity
     /// reductions still run, so an operator can free memory through the module.
     pub oom: bool,
+    /// `databroker.token-ttl-ms`: how long a write's idempotency token is remembered.
+    pub token_ttl_ms: u64,
 }
 
 impl Env {
@@ -58,11 +70,30 @@ impl Env {
             random: 0x5eed_1234_abcd,
             changes_ttl_ms: 0,
             max_count: 10_000,
+            max_records_per_call: DEFAULT_MAX_RECORDS_PER_CALL,
             oldest_change_us: None,
             cluster: false,
             oom: false,
+            token_ttl_ms: DEFAULT_TOKEN_TTL_MS,
         }
     }
+}
+
+/// Default `databroker.max-records-per-call`.
+pub const DEFAULT_MAX_RECORDS_PER_CALL: u64 = 10_000;
+
+/// Fails unless a write names at most `env.max_records_per_call` records.
+pub fn check_records_per_call(records: usize, env: &Env) -> DbResult<()> {
+    if records as u64 > env.max_records_per_call {
+        return Err(DbError::arg(
+            "records",
+            format!(
+                "{records} in one call, more than max-records-per-call ({}): split the batch",
+                env.max_records_per_call
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Fails with `WRONGTYPE` unless `key` is missing or of kind `want`.

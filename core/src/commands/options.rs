@@ -1,6 +1,6 @@
 //! `DB.SETOPTIONS <ns> <type> [CAPACITY <n>]` and `DB.GETOPTIONS <ns> <type>`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use prost::Message;
 
@@ -44,7 +44,28 @@ pub fn set(store: &mut impl Store, env: Env, args: &[&[u8]]) -> DbResult<(Reply,
         }
     }
     if let Some(c) = cap {
-        capacity::enforce(store, &mut txn, rtype, c, &BTreeMap::new(), 0.0)?;
+        // One call evicts at most max-records-per-call records: lower a
+        // capacity in steps, so that no single call stalls the server.
+        let live = store.zcard(&keys.type_changes(rtype.as_bytes()));
+        let evict = live.saturating_sub(c);
+        if evict > env.max_records_per_call {
+            return Err(DbError::arg(
+                "CAPACITY",
+                format!(
+                    "would evict {evict} records in one call, more than max-records-per-call ({}): lower it in steps",
+                    env.max_records_per_call
+                ),
+            ));
+        }
+        capacity::enforce(
+            store,
+            &mut txn,
+            rtype,
+            c,
+            &BTreeMap::new(),
+            &BTreeSet::new(),
+            0.0,
+        )?;
         txn.set_options(rtype, Some(Options { capacity: Some(c) }.encode_to_vec()));
     } else if store.hget(keys.options(), rtype.as_bytes()).is_some() {
         txn.set_options(rtype, None);

@@ -789,3 +789,33 @@ fn oom_refuses_growth_only() {
     options::set(&mut s, oom, &[NS, b"t", b"CAPACITY", b"0"]).unwrap();
     assert_eq!(check_lines(&mut s, 3), Vec::<String>::new());
 }
+
+fn write_cmd(s: &mut MemoryStore, now: i64, a: &[&str]) -> DbResult<Reply> {
+    let mut v: Vec<&[u8]> = vec![NS];
+    v.extend(argv(a));
+    write::run(s, Env::at(now), &v).map(|(r, _)| r)
+}
+
+#[test]
+fn write_mixes_puts_and_deletes_in_order_with_capacity() {
+    let mut s = MemoryStore::new();
+    options::set(&mut s, Env::at(1), &[NS, b"t", b"CAPACITY", b"2"]).unwrap();
+    put(&mut s, 2, &["t", "a", "1", "t", "b", "2"]).unwrap();
+    // Deleting one and adding one stays within capacity: nothing evicted.
+    let r = write_cmd(&mut s, 3, &["DEL", "t", "a", "PUT", "t", "c", "3"]).unwrap();
+    assert_eq!(versions_of(&r), [3, 4]);
+    assert_eq!(live_ids(&mut s, "t"), ["b", "c"]);
+    // Put then delete of the same record: gone; delete then put: back.
+    write_cmd(&mut s, 4, &["PUT", "t", "x", "9", "DEL", "t", "x"]).unwrap();
+    write_cmd(&mut s, 5, &["DEL", "t", "c", "PUT", "t", "c", "again"]).unwrap();
+    assert_eq!(live_ids(&mut s, "t"), ["b", "c"]);
+    let c = get::run(&mut s, &[NS, b"t", b"c"]).unwrap();
+    assert_ne!(c, Reply::Null);
+    // The tombstone of x carries the data it was put with.
+    let x = changes(&mut s)
+        .into_iter()
+        .find(|r| r.id == "x" && r.deleted_at.is_some())
+        .unwrap();
+    assert_eq!(x.data.unwrap().value, b"9");
+    assert_eq!(check_lines(&mut s, 6), Vec::<String>::new());
+}

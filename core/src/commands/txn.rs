@@ -1,7 +1,7 @@
 //! A write transaction: versions are issued and changes collected in memory,
 //! then [`Txn::commit`] applies them all (the only place commands write).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use prost_types::Any;
 
@@ -48,6 +48,9 @@ pub struct Txn<'k> {
     type_rems: BTreeMap<Vec<u8>, Vec<Vec<u8>>>,
     types: Vec<String>,
     options: Vec<(String, Option<Vec<u8>>)>,
+    remember: Option<(Vec<u8>, Vec<u8>, i64)>,
+    /// Per records field written: whether its last operation was a put.
+    live_at_end: HashMap<Vec<u8>, bool>,
     stats: WriteStats,
 }
 
@@ -72,6 +75,8 @@ impl<'k> Txn<'k> {
             type_rems: BTreeMap::new(),
             types: Vec::new(),
             options: Vec::new(),
+            remember: None,
+            live_at_end: HashMap::new(),
             stats: WriteStats::default(),
         })
     }
@@ -95,11 +100,13 @@ impl<'k> Txn<'k> {
         self.env.now_us
     }
 
-    /// The server version the namespace has, or gets with this commit.
+    /// The server version the namespace has, or gets with this commit: a
+    /// new one is drawn from 1 to 2^53, exact in every client (JavaScript
+    /// and Lua numbers are doubles); larger stored values (Go-written) are kept.
     pub fn server_version(&self) -> u64 {
         self.state
             .server_version
-            .unwrap_or_else(|| self.env.random % (i64::MAX as u64) + 1)
+            .unwrap_or_else(|| new_server_version(self.env.random))
     }
 
     fn issue(&mut self) -> u64 {
@@ -118,8 +125,9 @@ impl<'k> Txn<'k> {
     pub fn put(&mut self, rtype: &str, id: &str, payload: &[u8]) -> u64 {
         let v = self.issue();
         let bytes = encode_put(v, rtype, id, payload, self.env.now_us);
-        self.record_sets
-            .push((record_field(rtype, id), self.changes.len()));
+        let field = record_field(rtype, id);
+        self.live_at_end.insert(field.clone(), true);
+        self.record_sets.push((field, self.changes.len()));
         self.changes.push((v, bytes));
         let add = (type_score(self.env.now_us), id.as_bytes().to_vec());
         match self.type_adds.get_mut(rtype) {
@@ -137,7 +145,9 @@ impl<'k> Txn<'k> {
         let v = self.issue();
         let rec = record::tombstone(v, rtype, id, data, self.env.now_us);
         self.changes.push((v, record::encode(&rec)));
-        self.record_dels.push(record_field(rtype, id));
+        let field = record_field(rtype, id);
+        self.live_at_end.insert(field.clone(), false);
+        self.record_dels.push(field);
         self.drop_member(rtype, id.as_bytes());
         self.note_type(rtype);
         v
@@ -161,6 +171,12 @@ impl<'k> Txn<'k> {
             .entry(rtype.as_bytes().to_vec())
             .or_default()
             .push(member.to_vec());
+    }
+
+    /// Stores `value` at `key` expiring at `at_ms` with the commit (an
+    /// idempotency token's remembered reply).
+    pub fn remember(&mut self, key: Vec<u8>, value: Vec<u8>, at_ms: i64) {
+        self.remember = Some((key, value, at_ms));
     }
 
     /// Sets (Some) or removes (None) the stored options of `rtype`.
@@ -205,28 +221,53 @@ impl<'k> Txn<'k> {
                 self.server_version().to_string().as_bytes(),
             );
         }
-        if !self.record_sets.is_empty() {
-            let pairs = self
-                .record_sets
-                .iter()
-                .map(|(f, i)| (f.as_slice(), self.changes[*i].1.as_slice()));
-            with_slice(self.record_sets.len(), pairs, |pairs| {
-                store.hset(keys.records(), pairs)
-            });
+        // A record both put and deleted in this command ends as its last operation left it.
+        // (Only a command that both puts and deletes needs to look.)
+        let mixed = self.stats.puts > 0 && self.stats.deletes + self.stats.evictions > 0;
+        let live = |f: &[u8]| {
+            if mixed {
+                self.live_at_end.get(f).copied()
+            } else {
+                Some(self.stats.puts > 0)
+            }
+        };
+        let pairs: Vec<(&[u8], &[u8])> = self
+            .record_sets
+            .iter()
+            .filter(|(f, _)| live(f) == Some(true))
+            .map(|(f, i)| (f.as_slice(), self.changes[*i].1.as_slice()))
+            .collect();
+        if !pairs.is_empty() {
+            store.hset(keys.records(), &pairs);
         }
         for (rtype, adds) in &self.type_adds {
-            let pairs = adds.iter().map(|(s, m)| (*s, m.as_slice()));
-            with_slice(adds.len(), pairs, |pairs| {
-                store.zadd(&keys.type_changes(rtype.as_bytes()), pairs)
-            });
+            let pairs: Vec<(f64, &[u8])> = adds
+                .iter()
+                .filter(|(_, m)| !mixed || live(&member_field(rtype.as_bytes(), m)) == Some(true))
+                .map(|(s, m)| (*s, m.as_slice()))
+                .collect();
+            if !pairs.is_empty() {
+                store.zadd(&keys.type_changes(rtype.as_bytes()), &pairs);
+            }
         }
-        if !self.record_dels.is_empty() {
-            let fields: Vec<&[u8]> = self.record_dels.iter().map(Vec::as_slice).collect();
+        let fields: Vec<&[u8]> = self
+            .record_dels
+            .iter()
+            .filter(|f| live(f) == Some(false))
+            .map(Vec::as_slice)
+            .collect();
+        if !fields.is_empty() {
             store.hdel(keys.records(), &fields);
         }
         for (rtype, rems) in &self.type_rems {
-            let members: Vec<&[u8]> = rems.iter().map(Vec::as_slice).collect();
-            store.zrem(&keys.type_changes(rtype), &members);
+            let members: Vec<&[u8]> = rems
+                .iter()
+                .filter(|m| !mixed || live(&member_field(rtype, m)) != Some(true))
+                .map(Vec::as_slice)
+                .collect();
+            if !members.is_empty() {
+                store.zrem(&keys.type_changes(rtype), &members);
+            }
         }
         if issued {
             let pairs = self.changes.iter().map(|(v, b)| (*v as f64, b.as_slice()));
@@ -244,6 +285,9 @@ impl<'k> Txn<'k> {
                 .collect();
             if !new_types.is_empty() {
                 store.sadd(types_key, &new_types);
+            }
+            if let Some((key, value, at_ms)) = &self.remember {
+                store.set_px_at(key, value, *at_ms);
             }
             let mut text = [0u8; 20];
             let last_text = decimal(last, &mut text);
@@ -386,6 +430,20 @@ fn encode_put(version: u64, rtype: &str, id: &str, payload: &[u8], now_us: i64) 
     }
     debug_assert_eq!(out.len(), len);
     out
+}
+
+/// A new namespace's server version from a random number: 1 to 2^53.
+pub fn new_server_version(random: u64) -> u64 {
+    random % MAX_VERSION + 1
+}
+
+/// The records field of a `changes.<type>` member (binary).
+fn member_field(rtype: &[u8], member: &[u8]) -> Vec<u8> {
+    let mut f = Vec::with_capacity(rtype.len() + 1 + member.len());
+    f.extend_from_slice(rtype);
+    f.push(b'/');
+    f.extend_from_slice(member);
+    f
 }
 
 /// Checks that the `records` field of `(rtype, id)` is free or holds that
