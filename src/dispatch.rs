@@ -19,6 +19,7 @@ use crate::{reply, stats};
 
 fn run(ctx: &Context, cmd: &Command, argv: &[&[u8]]) -> DbResult<Reply> {
     check_namespace(ctx, argv.first().copied())?;
+    // Write commands open each key once, for writing (see RedisStore::for_write).
     let mut store = if cmd.writes() {
         RedisStore::for_write(ctx)
     } else {

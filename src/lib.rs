@@ -56,9 +56,9 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
         unsafe { register(ctx.ctx, Some(stats::info_func)) };
     }
     key_specs::register(ctx);
+    redis_store::init(ctx);
     acl::register(ctx);
     namespaces::init(ctx);
-    redis_store::init(ctx);
     memory_policy::watch(ctx);
     keyspace::subscribe(ctx);
     server_events::subscribe(ctx);

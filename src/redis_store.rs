@@ -982,10 +982,22 @@ impl Store for RedisStore<'_> {
             2 * pairs.len(),
             |st| {
                 let mut buf = ScoreText::default();
+                // (score, index in strs of its text): a batch's `changes.<type>`
+                // members share one score, made into a string once.
+                let mut last: Option<(u64, usize)> = None;
                 for (score, m) in pairs {
-                    match buf.format(*score) {
-                        Some(text) => st.push_str(text),
-                        None => st.push_str(score.to_string().as_bytes()),
+                    match last {
+                        Some((bits, i)) if bits == score.to_bits() => {
+                            let same = st.strs[i].retained();
+                            st.strs.push(same);
+                        }
+                        _ => {
+                            last = Some((score.to_bits(), st.strs.len()));
+                            match buf.format(*score) {
+                                Some(text) => st.push_str(text),
+                                None => st.push_str(score.to_string().as_bytes()),
+                            }
+                        }
                     }
                     st.push_str(m);
                 }
