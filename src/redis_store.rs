@@ -716,34 +716,9 @@ impl Store for RedisStore<'_> {
     }
 
     fn zlast(&mut self, key: &[u8]) -> Option<(Vec<u8>, f64)> {
-        if self.key_type(key) != ZSET {
-            return None;
-        }
-        let k = self.key(key);
-        // SAFETY: open zset key; the range is stopped before returning.
-        unsafe {
-            if raw::RedisModule_ZsetLastInScoreRange.expect("ZsetLastInScoreRange")(
-                k,
-                f64::NEG_INFINITY,
-                f64::INFINITY,
-                0,
-                0,
-            ) != raw::REDISMODULE_OK as c_int
-            {
-                return None;
-            }
-            let mut score = 0f64;
-            let e = raw::RedisModule_ZsetRangeCurrentElement.expect("ZsetRangeCurrentElement")(
-                k, &mut score,
-            );
-            let out = (!e.is_null()).then(|| {
-                let b = bytes_of(e);
-                raw::RedisModule_FreeString.expect("FreeString")(self.raw_ctx(), e);
-                (b, score)
-            });
-            raw::RedisModule_ZsetRangeStop.expect("ZsetRangeStop")(k);
-            out
-        }
+        let mut out = None;
+        self.zlast_with(key, &mut |m, score| out = Some((m.to_vec(), score)));
+        out
     }
 
     fn get_with(&mut self, key: &[u8], visit: &mut dyn FnMut(&[u8])) -> bool {

@@ -171,6 +171,21 @@ pub fn records_into<'a>(ns: &[u8], buf: &'a mut [u8]) -> Option<&'a [u8]> {
     Some(out)
 }
 
+/// Runs `f` with the `records` field `<type>/<id>`, built on the stack
+/// when short (the hot paths: `DB.GET`, the owner check of a put).
+pub fn with_record_field<R>(rtype: &str, id: &str, f: impl FnOnce(&[u8]) -> R) -> R {
+    let mut short = [0u8; 128];
+    let len = rtype.len() + 1 + id.len();
+    if len <= short.len() {
+        short[..rtype.len()].copy_from_slice(rtype.as_bytes());
+        short[rtype.len()] = b'/';
+        short[rtype.len() + 1..len].copy_from_slice(id.as_bytes());
+        f(&short[..len])
+    } else {
+        f(&record_field(rtype, id))
+    }
+}
+
 /// The `records` hash field of a record: `<type>/<id>`.
 pub fn record_field(record_type: &str, id: &str) -> Vec<u8> {
     let mut f = Vec::with_capacity(record_type.len() + 1 + id.len());

@@ -3,7 +3,7 @@
 use super::{arity, expect_kind};
 use crate::args::{is_word, parse_name, Opts};
 use crate::error::{DbError, DbResult};
-use crate::keys::{record_field, records_into, Keys};
+use crate::keys::{records_into, with_record_field, Keys};
 use crate::record::{self, show, Format};
 use crate::reply::Reply;
 use crate::store::{KeyKind, Store};
@@ -39,29 +39,18 @@ pub fn run(store: &mut impl Store, args: &[&[u8]]) -> DbResult<Reply> {
         }
     };
     expect_kind(store, records, KeyKind::Hash)?;
-    // The field `<type>/<id>`, on the stack when short.
-    let mut short = [0u8; 128];
-    let long: Vec<u8>;
-    let len = rtype.len() + 1 + id.len();
-    let field: &[u8] = if len <= short.len() {
-        short[..rtype.len()].copy_from_slice(rtype.as_bytes());
-        short[rtype.len()] = b'/';
-        short[rtype.len() + 1..len].copy_from_slice(id.as_bytes());
-        &short[..len]
-    } else {
-        long = record_field(rtype, id);
-        &long
-    };
     // A field that belongs to another (type, id) reads as absent; the value
     // is borrowed (MAP decodes it in place, PROTO copies it once).
     let mut reply = Ok(None);
-    store.hget_with(records, field, &mut |bytes| {
-        reply = record::formatted(
-            bytes,
-            format,
-            |t, i| (t, i) == (rtype, id),
-            || format!("{} field {}", show(records), show(field)),
-        );
+    with_record_field(rtype, id, |field| {
+        store.hget_with(records, field, &mut |bytes| {
+            reply = record::formatted(
+                bytes,
+                format,
+                |t, i| (t, i) == (rtype, id),
+                || format!("{} field {}", show(records), show(field)),
+            );
+        })
     });
     Ok(reply?.unwrap_or(Reply::Null))
 }

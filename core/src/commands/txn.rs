@@ -9,7 +9,7 @@ use super::retention;
 use super::state::{self, NsState};
 use super::{expect_kind, Env};
 use crate::error::{DbError, DbResult};
-use crate::keys::{record_field, Keys};
+use crate::keys::{record_field, with_record_field, Keys};
 use crate::pb::Record;
 use crate::record::{self, type_score};
 use crate::reply::Reply;
@@ -466,36 +466,25 @@ fn member_field(rtype: &[u8], member: &[u8]) -> Vec<u8> {
 /// record (`CONFLICT` otherwise, `CORRUPT` when it does not decode); true
 /// when the record exists. Reads only the owner, not the data.
 pub fn check_own(store: &mut impl Store, keys: &Keys, rtype: &str, id: &str) -> DbResult<bool> {
-    // The field `<type>/<id>`, on the stack when short.
-    let mut short = [0u8; 128];
-    let long: Vec<u8>;
-    let len = rtype.len() + 1 + id.len();
-    let field: &[u8] = if len <= short.len() {
-        short[..rtype.len()].copy_from_slice(rtype.as_bytes());
-        short[rtype.len()] = b'/';
-        short[rtype.len() + 1..len].copy_from_slice(id.as_bytes());
-        &short[..len]
-    } else {
-        long = record_field(rtype, id);
-        &long
-    };
-    let mut checked = Ok(true);
-    let found = store.hget_with(keys.records(), field, &mut |bytes| {
-        checked = match record::owner(bytes) {
-            Some((t, i)) if (t, i) == (rtype, id) => Ok(true),
-            Some((t, i)) => Err(conflict(field, t, i)),
-            None => Err(DbError::corrupt(format!(
-                "{} field {} does not decode as a Record",
-                record::show(keys.records()),
-                record::show(field)
-            ))),
-        };
-    });
-    if found {
-        checked
-    } else {
-        Ok(false)
-    }
+    with_record_field(rtype, id, |field| {
+        let mut checked = Ok(true);
+        let found = store.hget_with(keys.records(), field, &mut |bytes| {
+            checked = match record::owner(bytes) {
+                Some((t, i)) if (t, i) == (rtype, id) => Ok(true),
+                Some((t, i)) => Err(conflict(field, t, i)),
+                None => Err(DbError::corrupt(format!(
+                    "{} field {} does not decode as a Record",
+                    record::show(keys.records()),
+                    record::show(field)
+                ))),
+            };
+        });
+        if found {
+            checked
+        } else {
+            Ok(false)
+        }
+    })
 }
 
 /// Reads the record at `field` and checks it belongs to `(rtype, id)`:
