@@ -178,7 +178,10 @@ extern "C" fn on_free(_ctx: *mut RedisModuleCtx, privdata: *mut c_void) {
 /// A replicated `SET <ns>.last_version` (on a replica, or an AOF load)
 /// wakes the namespace's waiting clients (see `keyspace`).
 pub fn on_counter_set(ctx: *mut RedisModuleCtx, key: *mut RedisModuleString) {
-    if let Some(ns) = RedisString::string_as_slice(key).strip_suffix(b".last_version") {
+    // Only a namespace's own counter (a valid name has no '.': a token or
+    // lease named `x.last_version` is not one).
+    let counter = RedisString::string_as_slice(key).strip_suffix(b".last_version");
+    if let Some(ns) = counter.filter(|ns| databroker_core::keys::check_namespace(ns).is_ok()) {
         crate::epoch::bump();
         crate::namespaces::replicated_write(ctx, ns);
         if let Some(signal) = unsafe { raw::RedisModule_SignalKeyAsReady } {

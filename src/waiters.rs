@@ -144,7 +144,10 @@ pub fn on_key_removed(ctx: *mut RedisModuleCtx, key: *mut RedisModuleString) {
     }
     let name = RedisString::string_as_slice(key);
     for suffix in WATCHED {
-        if let Some(ns) = name.strip_suffix(suffix) {
+        if let Some(ns) = name
+            .strip_suffix(suffix)
+            .filter(|ns| databroker_core::keys::check_namespace(ns).is_ok())
+        {
             let mut wait_key = ns.to_vec();
             wait_key.extend_from_slice(LAST_VERSION);
             let db = selected_db(ctx);

@@ -132,6 +132,10 @@ fn tokens_apply_a_write_once(flavor: Flavor) {
         ),
         p
     );
+    // A token that looks like a namespace counter is not taken for one.
+    ok(&mut c, &["DB.PUT", NS, "TOKEN", "x.last_version", "t", "z", "1"]);
+    let info: String = t(&mut c, &["INFO", "databroker"]).unwrap();
+    assert!(!info.contains(".token."), "{info}");
     // The token key expires after token-ttl-ms.
     let pttl = int(&ok(&mut c, &["PTTL", "{cw}.token.op-1"]));
     assert!(pttl > 590_000 && pttl <= 600_000, "{pttl}");
