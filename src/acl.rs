@@ -105,7 +105,7 @@ pub fn check(
     };
     let cluster = flags.contains(ContextFlags::CLUSTER);
     let mut keys = touched(command, args, cluster);
-    if command == "check" {
+    if command.strip_prefix("db.").unwrap_or(command) == "check" {
         // DB.CHECK also reads the per-type set of every type the namespace lists.
         if let Some(&ns) = args.first() {
             let names = Keys::new(ns);

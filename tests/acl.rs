@@ -272,7 +272,47 @@ fn commands_have_acl_categories(flavor: Flavor) {
     }
 }
 
+/// `DB.CHECK` reads the per-type set of every type in `record_types`: a
+/// user who may not read one of them is refused, naming it.
+fn check_covers_every_type_set(flavor: Flavor) {
+    let s = server(flavor);
+    let mut admin = s.conn();
+    ok(
+        &mut admin,
+        &["DB.PUT", "{k}", "t", "a", "1", "secret", "b", "2"],
+    );
+    ok(
+        &mut admin,
+        &[
+            "ACL",
+            "SETUSER",
+            "chk",
+            "on",
+            "nopass",
+            "~{k}",
+            "~{k}.server_version",
+            "~{k}.last_version",
+            "~{k}.records",
+            "~{k}.changes",
+            "~{k}.options",
+            "~{k}.record_types",
+            "~{k}.changes.t",
+            "+@all",
+        ],
+    );
+    let mut chk = as_user(&s, "chk");
+    let e = t::<Value>(&mut chk, &["DB.CHECK", "{k}"]).unwrap_err();
+    assert_eq!(e.code(), Some("NOPERM"), "{e}");
+    assert!(e.to_string().contains("{k}.changes.secret"), "{e}");
+    ok(
+        &mut admin,
+        &["ACL", "SETUSER", "chk", "~{k}.changes.secret"],
+    );
+    assert!(arr(&ok(&mut chk, &["DB.CHECK", "{k}"])).is_empty());
+}
+
 on_both!(
+    check_covers_every_type_set,
     every_key_is_checked,
     waiting_sync_is_rechecked_on_wake,
     commands_have_acl_categories,

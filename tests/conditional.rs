@@ -133,7 +133,10 @@ fn tokens_apply_a_write_once(flavor: Flavor) {
         p
     );
     // A token that looks like a namespace counter is not taken for one.
-    ok(&mut c, &["DB.PUT", NS, "TOKEN", "x.last_version", "t", "z", "1"]);
+    ok(
+        &mut c,
+        &["DB.PUT", NS, "TOKEN", "x.last_version", "t", "z", "1"],
+    );
     let info: String = t(&mut c, &["INFO", "databroker"]).unwrap();
     assert!(!info.contains(".token."), "{info}");
     // The token key expires after token-ttl-ms.
