@@ -95,12 +95,12 @@ fn current_user(ctx: &Context, flags: &ContextFlags) -> DbResult<Option<User>> {
 /// name) touches with `args` (after the command name).
 pub fn check(
     ctx: &Context,
+    flags: &ContextFlags,
     store: &mut RedisStore<'_>,
     command: &str,
     args: &[&[u8]],
 ) -> DbResult<()> {
-    let flags = ctx.get_flags();
-    let Some(user) = current_user(ctx, &flags)? else {
+    let Some(user) = current_user(ctx, flags)? else {
         return Ok(());
     };
     let cluster = flags.contains(ContextFlags::CLUSTER);
@@ -143,7 +143,13 @@ pub fn check(
 /// name) when it wakes: the user's permissions may have changed meanwhile.
 pub fn check_woken_sync(ctx: &Context, argv: &[redis_module::RedisString]) -> DbResult<()> {
     let args: Vec<&[u8]> = argv.iter().skip(1).map(|a| a.as_slice()).collect();
-    check(ctx, &mut RedisStore::new(ctx), "sync", &args)
+    check(
+        ctx,
+        &ctx.get_flags(),
+        &mut RedisStore::new(ctx),
+        "sync",
+        &args,
+    )
 }
 
 /// The module's own ACL category (where the server can add one).

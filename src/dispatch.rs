@@ -18,23 +18,24 @@ use crate::redis_store::RedisStore;
 use crate::{reply, stats};
 
 fn run(ctx: &Context, cmd: &Command, argv: &[&[u8]]) -> DbResult<Reply> {
-    check_namespace(ctx, argv.first().copied())?;
+    // One read of the context flags serves every check of the command.
+    let flags = ctx.get_flags();
+    check_namespace(&flags, argv.first().copied())?;
     // Write commands open each key once, for writing (see RedisStore::for_write).
     let mut store = if cmd.writes() {
         RedisStore::for_write(ctx)
     } else {
         RedisStore::new(ctx)
     };
-    crate::acl::check(ctx, &mut store, cmd.name, argv)?;
+    crate::acl::check(ctx, &flags, &mut store, cmd.name, argv)?;
     if cmd.writes() {
-        if let Some(e) = crate::memory_policy::refuse_write(ctx) {
+        if let Some(e) = crate::memory_policy::refuse_write(ctx, &flags) {
             return Err(e);
         }
         crate::epoch::bump();
     }
     let ns = argv.first().copied().unwrap_or_default();
     let env = if cmd.writes() {
-        let flags = ctx.get_flags();
         Env {
             oldest_change_us: oldest_change::get(ctx, ns),
             cluster: flags.contains(ContextFlags::CLUSTER),

@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use databroker_core::commands::Env;
 use databroker_core::keys::has_hash_tag;
 use databroker_core::{DbError, DbResult};
-use redis_module::{Context, ContextFlags};
+use redis_module::ContextFlags;
 
 use crate::config;
 
@@ -42,11 +42,12 @@ pub fn config_env() -> Env {
     }
 }
 
-/// Checks the namespace against the naming rule and the cluster rule.
-pub fn check_namespace(ctx: &Context, ns: Option<&[u8]>) -> DbResult<()> {
+/// Checks the namespace against the naming rule and, with the command's
+/// context `flags`, the cluster rule.
+pub fn check_namespace(flags: &ContextFlags, ns: Option<&[u8]>) -> DbResult<()> {
     ns.map_or(Ok(()), databroker_core::keys::check_namespace)?;
     match ns {
-        Some(ns) if ctx.get_flags().contains(ContextFlags::CLUSTER) && !has_hash_tag(ns) => {
+        Some(ns) if flags.contains(ContextFlags::CLUSTER) && !has_hash_tag(ns) => {
             Err(DbError::CrossSlot)
         }
         _ => Ok(()),

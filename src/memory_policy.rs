@@ -51,8 +51,8 @@ fn explain(ctx: &Context) -> String {
 }
 
 /// The refusal for a write command, when the server may evict keys.
-pub fn refuse_write(ctx: &Context) -> Option<DbError> {
-    if !evicting_now(ctx) {
+pub fn refuse_write(ctx: &Context, flags: &ContextFlags) -> Option<DbError> {
+    if !flags.contains(ContextFlags::EVICTED) {
         return None;
     }
     REFUSED.add(1);

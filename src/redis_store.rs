@@ -622,51 +622,15 @@ impl Store for RedisStore<'_> {
     }
 
     fn get(&mut self, key: &[u8]) -> Option<Vec<u8>> {
-        if self.key_type(key) != STRING {
-            return None;
-        }
-        let k = self.key(key);
-        let mut len = 0usize;
-        // SAFETY: open string key, read-only DMA.
-        let p = unsafe {
-            raw::RedisModule_StringDMA.expect("StringDMA")(
-                k,
-                &mut len,
-                raw::REDISMODULE_READ as c_int,
-            )
-        };
-        if p.is_null() {
-            return Some(Vec::new());
-        }
-        // SAFETY: DMA pointer valid for `len` bytes until the key changes.
-        Some(unsafe { std::slice::from_raw_parts(p.cast::<u8>(), len).to_vec() })
+        let mut out = None;
+        self.get_with(key, &mut |v| out = Some(v.to_vec()));
+        out
     }
 
     fn hget(&mut self, key: &[u8], field: &[u8]) -> Option<Vec<u8>> {
-        if self.key_type(key) != HASH {
-            return None;
-        }
-        let k = self.key(key);
-        let ctx = self.raw_ctx();
-        let f = RStr::new(ctx, field);
-        let mut out: *mut RedisModuleString = ptr::null_mut();
-        // SAFETY: open hash key; NULL-terminated field/out list.
-        unsafe {
-            raw::RedisModule_HashGet.expect("HashGet")(
-                k,
-                raw::REDISMODULE_HASH_NONE as c_int,
-                f.ptr,
-                &mut out as *mut *mut RedisModuleString,
-                ptr::null_mut::<RedisModuleString>(),
-            );
-        }
-        if out.is_null() {
-            return None;
-        }
-        // SAFETY: HashGet returned a new string we own.
-        let v = unsafe { bytes_of(out) };
-        unsafe { raw::RedisModule_FreeString.expect("FreeString")(ctx, out) };
-        Some(v)
+        let mut out = None;
+        self.hget_with(key, field, &mut |v| out = Some(v.to_vec()));
+        out
     }
 
     fn hscan(

@@ -23,10 +23,11 @@ const ERR: c_int = raw::REDISMODULE_ERR as c_int;
 /// Runs the non-blocking part of `DB.SYNC` for the arguments after the command name.
 fn answer(ctx: &Context, argv: &[RedisString]) -> DbResult<(SyncAnswer, Option<u64>, Vec<u8>)> {
     let args: Vec<&[u8]> = argv.iter().skip(1).map(|a| a.as_slice()).collect();
-    check_namespace(ctx, args.first().copied())?;
+    let flags = ctx.get_flags();
+    check_namespace(&flags, args.first().copied())?;
     let a = SyncArgs::parse(&args, &config_env())?;
     let mut store = RedisStore::new(ctx);
-    crate::acl::check(ctx, &mut store, "sync", &args)?;
+    crate::acl::check(ctx, &flags, &mut store, "sync", &args)?;
     let ans = sync::run(&mut store, &a)?;
     Ok((ans, a.block_ms, a.keys.last_version().to_vec()))
 }

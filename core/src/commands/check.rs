@@ -65,17 +65,10 @@ fn counter(store: &mut impl Store, p: &mut Problems, key: &[u8]) -> Option<u64> 
     if !kind_ok(store, p, key, KeyKind::String) {
         return None;
     }
-    let v = store.get(key)?;
-    match std::str::from_utf8(&v)
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-    {
-        Some(n) => Some(n),
-        None => {
-            p.add(key, "does not hold a decimal u64");
-            None
-        }
-    }
+    super::state::read_u64(store, key).unwrap_or_else(|_| {
+        p.add(key, "does not hold a decimal u64");
+        None
+    })
 }
 
 /// The latest retained change of one record.

@@ -7,7 +7,7 @@
 use super::expect_kind;
 use crate::error::{DbError, DbResult};
 use crate::keys::Keys;
-use crate::record::{self, show};
+use crate::record::show;
 use crate::store::{KeyKind, Store};
 use crate::MAX_VERSION;
 
@@ -18,9 +18,6 @@ pub struct NsState {
     pub server_version: Option<u64>,
     /// `<ns>.last_version` (0 before the first write).
     pub last_version: u64,
-    /// The stamp (`modified_at`, µs) of the change at `last_version`, when
-    /// it is retained.
-    pub last_stamp: Option<i64>,
 }
 
 impl NsState {
@@ -30,7 +27,8 @@ impl NsState {
     }
 }
 
-fn read_u64(store: &mut impl Store, key: &[u8]) -> DbResult<Option<u64>> {
+/// A counter key: None when missing, `CORRUPT` unless it holds a decimal u64.
+pub(crate) fn read_u64(store: &mut impl Store, key: &[u8]) -> DbResult<Option<u64>> {
     expect_kind(store, key, KeyKind::String)?;
     let mut value = None;
     if !store.get_with(key, &mut |v| {
@@ -68,13 +66,10 @@ pub fn read(store: &mut impl Store, keys: &Keys) -> DbResult<NsState> {
     }
     let changes = keys.changes();
     expect_kind(store, changes, KeyKind::ZSet)?;
-    let mut last_stamp = None;
     let mut newest_change = None;
-    store.zlast_with(changes, &mut |member, score| {
-        newest_change = Some((record::stamp(member), score));
-    });
+    store.zlast_with(changes, &mut |_, score| newest_change = Some(score));
     match newest_change {
-        Some((_, newest)) if newest > last_version as f64 => {
+        Some(newest) if newest > last_version as f64 => {
             return Err(inconsistent(
                 keys,
                 if last_version == 0 {
@@ -93,7 +88,7 @@ pub fn read(store: &mut impl Store, keys: &Keys) -> DbResult<NsState> {
                 },
             ));
         }
-        Some((_, newest)) if newest < last_version as f64 => {
+        Some(newest) if newest < last_version as f64 => {
             return Err(inconsistent(
                 keys,
                 format!(
@@ -103,7 +98,7 @@ pub fn read(store: &mut impl Store, keys: &Keys) -> DbResult<NsState> {
                 ),
             ));
         }
-        Some((stamp, _)) => last_stamp = stamp,
+        Some(_) => {}
         None if last_version == 0 && store.kind(keys.records()) == KeyKind::Hash => {
             return Err(inconsistent(
                 keys,
@@ -129,6 +124,5 @@ pub fn read(store: &mut impl Store, keys: &Keys) -> DbResult<NsState> {
     Ok(NsState {
         server_version,
         last_version,
-        last_stamp,
     })
 }

@@ -115,12 +115,18 @@ pub fn run(store: &mut impl Store, env: Env, args: &[&[u8]]) -> DbResult<Reply> 
     if let Some(e) = failed {
         return Err(e);
     }
+    // The stamp of record_version: the newest change (state::read checked
+    // that it is exactly last_version when one is retained).
+    let mut record_stamp = 0;
+    store.zlast_with(keys.changes(), &mut |member, _| {
+        record_stamp = record::stamp(member).unwrap_or(0);
+    });
     Ok(Reply::Array(vec![
         Reply::uint(st.server_version_or_zero()),
         Reply::uint(st.last_version),
         Reply::uint(next_cursor),
         Reply::Array(out),
-        Reply::Int(st.last_stamp.unwrap_or(0)),
+        Reply::Int(record_stamp),
     ]))
 }
 
