@@ -13,7 +13,7 @@
 use std::ffi::CString;
 use std::os::raw::c_int;
 
-use databroker_core::commands::access::{touched, Access};
+use databroker_core::commands::access::{visit_touched, Access};
 use databroker_core::record::show;
 use databroker_core::store::{KeyKind, Store};
 use databroker_core::Keys;
@@ -59,24 +59,25 @@ fn current_user(ctx: &Context, flags: &ContextFlags) -> DbResult<Option<User>> {
     }
     // SAFETY: valid ctx; API presence checked above.
     unsafe {
-        let id = raw::RedisModule_GetClientId.expect("api")(ctx.ctx);
-        if id == 0 {
-            return Ok(None);
-        }
-        let mut name = raw::RedisModule_GetClientUserNameById.expect("api")(ctx.ctx, id);
-        if name.is_null() && flags.contains(ContextFlags::LUA) {
-            // Scripts and functions run on a client of their own, not in the
-            // client table; it carries the caller's user.
-            if let Some(current) = raw::RedisModule_GetCurrentUserName {
-                name = current(ctx.ctx);
+        // The current client's user: in a script, the script's client,
+        // which carries the caller's user. Without GetCurrentUserName (older
+        // servers), the user of the client by id.
+        let name = match raw::RedisModule_GetCurrentUserName {
+            Some(current) => current(ctx.ctx),
+            None => {
+                let id = raw::RedisModule_GetClientId.expect("api")(ctx.ctx);
+                if id == 0 {
+                    return Ok(None);
+                }
+                raw::RedisModule_GetClientUserNameById.expect("api")(ctx.ctx, id)
             }
-            if name.is_null() {
+        };
+        if name.is_null() {
+            if flags.contains(ContextFlags::LUA) {
                 return Err(DbError::NoPerm(
                     "cannot determine the script caller's ACL user".into(),
                 ));
             }
-        }
-        if name.is_null() {
             // No ACL user (the master or AOF client), which may do anything.
             return Ok(None);
         }
@@ -88,6 +89,30 @@ fn current_user(ctx: &Context, flags: &ContextFlags) -> DbResult<Option<User>> {
             ));
         }
         Ok(Some(User(user)))
+    }
+}
+
+/// Checks `user`'s permission to use `key` as `access` says.
+fn check_key(user: &User, store: &mut RedisStore<'_>, key: &[u8], access: Access) -> DbResult<()> {
+    let (flags, what) = match access {
+        Access::Read => (raw::REDISMODULE_CMD_KEY_ACCESS, "read"),
+        Access::ReadWrite => (
+            raw::REDISMODULE_CMD_KEY_ACCESS | raw::REDISMODULE_CMD_KEY_UPDATE,
+            "read and write",
+        ),
+    };
+    let name = store.key_name(key);
+    // SAFETY: valid user and key string; API presence checked.
+    let rc = unsafe {
+        raw::RedisModule_ACLCheckKeyPermissions.expect("api")(user.0, name, flags as c_int)
+    };
+    if rc == OK {
+        Ok(())
+    } else {
+        Err(DbError::NoPerm(format!(
+            "this user has no permissions to {what} the key {}",
+            show(key)
+        )))
     }
 }
 
@@ -104,36 +129,21 @@ pub fn check(
         return Ok(());
     };
     let cluster = flags.contains(ContextFlags::CLUSTER);
-    let mut keys = touched(command, args, cluster);
+    let mut outcome = Ok(());
+    visit_touched(command, args, cluster, &mut |key, access| {
+        outcome = check_key(&user, store, key, access);
+        outcome.is_ok()
+    });
+    outcome?;
     if command.strip_prefix("db.").unwrap_or(command) == "check" {
         // DB.CHECK also reads the per-type set of every type the namespace lists.
         if let Some(&ns) = args.first() {
             let names = Keys::new(ns);
             if store.kind(names.record_types()) == KeyKind::Set {
                 for t in store.smembers(names.record_types()) {
-                    keys.push((names.type_changes(&t), Access::Read));
+                    check_key(&user, store, &names.type_changes(&t), Access::Read)?;
                 }
             }
-        }
-    }
-    for (key, access) in keys {
-        let (flags, what) = match access {
-            Access::Read => (raw::REDISMODULE_CMD_KEY_ACCESS, "read"),
-            Access::ReadWrite => (
-                raw::REDISMODULE_CMD_KEY_ACCESS | raw::REDISMODULE_CMD_KEY_UPDATE,
-                "read and write",
-            ),
-        };
-        let name = store.key_name(&key);
-        // SAFETY: valid user and key string; API presence checked.
-        let rc = unsafe {
-            raw::RedisModule_ACLCheckKeyPermissions.expect("api")(user.0, name, flags as c_int)
-        };
-        if rc != OK {
-            return Err(DbError::NoPerm(format!(
-                "this user has no permissions to {what} the key {}",
-                show(&key)
-            )));
         }
     }
     Ok(())

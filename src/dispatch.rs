@@ -8,9 +8,10 @@ use databroker_core::{DbError, DbResult, Reply};
 use std::os::raw::c_int;
 
 use redis_module::raw::{self, RedisModuleCtx, RedisModuleString};
-use redis_module::{decode_args, Context, ContextFlags, RedisResult, RedisString, RedisValue};
+use redis_module::{decode_args, Context, ContextFlags};
 
-use crate::command_table::{index_of, Command, Run, COMMANDS};
+use crate::command_table::{Command, Run, COMMANDS};
+use crate::stats::MAX_COMMANDS;
 
 use crate::env::{check_namespace, config_env, current_env};
 use crate::oldest_change;
@@ -60,52 +61,67 @@ fn run(ctx: &Context, cmd: &Command, argv: &[&[u8]]) -> DbResult<Reply> {
     }
 }
 
-/// Runs command `index` of the table with the client's arguments and
-/// replies; never lets a panic cross into Redis.
-pub fn command(ctx: &Context, args: Vec<RedisString>, index: usize) -> RedisResult {
+/// Runs command `index` of the table with the client's arguments (after
+/// the command name) and replies; never lets a panic cross into Redis.
+fn command(ctx: &Context, argv: &[&[u8]], index: usize) {
     stats::CALLS[index].add(1);
     let outcome = catch_unwind(AssertUnwindSafe(|| {
-        // The arguments as slices, on the stack when few (every DB.GET and one-record DB.PUT).
-        let mut few: [&[u8]; 8] = [&[]; 8];
-        let many: Vec<&[u8]>;
-        let argv: &[&[u8]] = if args.len() <= few.len() {
-            for (slot, a) in few.iter_mut().zip(args.iter().skip(1)) {
-                *slot = a.as_slice();
-            }
-            &few[..args.len().saturating_sub(1)]
-        } else {
-            many = args.iter().skip(1).map(|a| a.as_slice()).collect();
-            &many
-        };
         let result = run(ctx, &COMMANDS[index], argv);
         reply::send_result(ctx.ctx, result.as_ref());
     }));
     if outcome.is_err() {
         reply::send_panic(ctx.ctx);
     }
-    Ok(RedisValue::NoReply)
 }
 
-/// The one `RedisModuleCmdFunc` of every command: finds the command's row
-/// by its name and runs it.
+/// The bytes of argument `i` (valid for the command's duration).
+///
+/// # Safety
+/// `argv` holds at least `i + 1` valid strings.
+unsafe fn arg<'a>(argv: *mut *mut RedisModuleString, i: usize) -> &'a [u8] {
+    let mut len = 0usize;
+    let p = raw::RedisModule_StringPtrLen.expect("StringPtrLen")(*argv.add(i), &mut len);
+    if p.is_null() {
+        &[]
+    } else {
+        std::slice::from_raw_parts(p.cast::<u8>(), len)
+    }
+}
+
+/// The `RedisModuleCmdFunc` of command `I` of the table.
 ///
 /// # Safety
 /// Called by Redis with valid arguments.
-pub unsafe extern "C" fn entry(
+unsafe extern "C" fn entry_at<const I: usize>(
     ctx: *mut RedisModuleCtx,
     argv: *mut *mut RedisModuleString,
     argc: c_int,
 ) -> c_int {
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         let context = Context::new(ctx);
-        let args = decode_args(ctx, argv, argc);
-        let index = args.first().and_then(|a| index_of(a.as_slice()));
-        match index.map(|i| (i, &COMMANDS[i].run)) {
-            Some((_, Run::Sync)) => {
+        match COMMANDS.get(I).map(|c| &c.run) {
+            Some(Run::Sync) => {
+                let args = decode_args(ctx, argv, argc);
                 let _ = crate::sync_cmd::db_sync(&context, args);
             }
-            Some((i, _)) => {
-                let _ = command(&context, args, i);
+            Some(_) => {
+                // The arguments as slices, on the stack when few (every DB.GET
+                // and one-record DB.PUT); no strings are made or retained.
+                let n = usize::try_from(argc).unwrap_or(0).saturating_sub(1);
+                let mut few: [&[u8]; 8] = [&[]; 8];
+                let many: Vec<&[u8]>;
+                let args: &[&[u8]] = if n <= few.len() {
+                    for (i, slot) in few.iter_mut().take(n).enumerate() {
+                        // SAFETY: argc strings from Redis.
+                        *slot = unsafe { arg(argv, i + 1) };
+                    }
+                    &few[..n]
+                } else {
+                    // SAFETY: argc strings from Redis.
+                    many = (1..=n).map(|i| unsafe { arg(argv, i) }).collect();
+                    &many
+                };
+                command(&context, args, I);
             }
             None => reply::send_error_text(ctx, "ERR unknown databroker command"),
         }
@@ -115,3 +131,15 @@ pub unsafe extern "C" fn entry(
     }
     raw::REDISMODULE_OK as c_int
 }
+
+/// A command function as Redis calls it.
+pub type Handler =
+    unsafe extern "C" fn(*mut RedisModuleCtx, *mut *mut RedisModuleString, c_int) -> c_int;
+
+macro_rules! handlers {
+    ($($i:literal)*) => { [$(entry_at::<$i> as Handler),*] };
+}
+
+/// The function of each row of [`COMMANDS`], by index (each knows its row,
+/// so no name is looked up per call).
+pub static HANDLERS: [Handler; MAX_COMMANDS] = handlers!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31);

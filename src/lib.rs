@@ -72,11 +72,14 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
 }
 
 /// Creates every command of [`command_table::COMMANDS`], all served by
-/// [`dispatch::entry`]; the namespace (argument 1) is each command's key.
+/// [`dispatch::HANDLERS`]; the namespace (argument 1) is each command's key.
 fn register_commands(ctx: &Context) -> Result<(), String> {
     let create = unsafe { redis_module::raw::RedisModule_CreateCommand }
         .ok_or("RedisModule_CreateCommand is missing")?;
-    for cmd in command_table::COMMANDS {
+    if command_table::COMMANDS.len() > dispatch::HANDLERS.len() {
+        return Err("more commands than handlers".into());
+    }
+    for (cmd, handler) in command_table::COMMANDS.iter().zip(dispatch::HANDLERS) {
         let name = std::ffi::CString::new(cmd.name).map_err(|e| e.to_string())?;
         let flags = std::ffi::CString::new(cmd.flags).map_err(|e| e.to_string())?;
         // SAFETY: valid load context and C strings (Redis copies them).
@@ -84,7 +87,7 @@ fn register_commands(ctx: &Context) -> Result<(), String> {
             create(
                 ctx.ctx,
                 name.as_ptr(),
-                Some(dispatch::entry),
+                Some(handler),
                 flags.as_ptr(),
                 1,
                 1,

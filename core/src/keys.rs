@@ -160,6 +160,44 @@ impl Keys {
     }
 }
 
+/// Runs `f` with the key name `<ns><suffix><part>`, built on the stack when
+/// short (no allocation on the hot paths).
+pub fn with_key<R>(ns: &[u8], suffix: &[u8], part: &[u8], f: impl FnOnce(&[u8]) -> R) -> R {
+    let mut short = [0u8; 192];
+    let len = ns.len() + suffix.len() + part.len();
+    match short.get_mut(..len) {
+        Some(out) => {
+            out[..ns.len()].copy_from_slice(ns);
+            out[ns.len()..ns.len() + suffix.len()].copy_from_slice(suffix);
+            out[ns.len() + suffix.len()..].copy_from_slice(part);
+            f(out)
+        }
+        None => f(&[ns, suffix, part].concat()),
+    }
+}
+
+/// Suffixes of the fixed keys, for [`with_key`].
+pub mod suffix {
+    /// `.server_version`
+    pub const SERVER_VERSION: &[u8] = super::SUFFIXES[super::SERVER_VERSION];
+    /// `.last_version`
+    pub const LAST_VERSION: &[u8] = super::SUFFIXES[super::LAST_VERSION];
+    /// `.records`
+    pub const RECORDS: &[u8] = super::SUFFIXES[super::RECORDS];
+    /// `.changes`
+    pub const CHANGES: &[u8] = super::SUFFIXES[super::CHANGES];
+    /// `.options`
+    pub const OPTIONS: &[u8] = super::SUFFIXES[super::OPTIONS];
+    /// `.record_types`
+    pub const RECORD_TYPES: &[u8] = super::SUFFIXES[super::RECORD_TYPES];
+    /// `.changes.` + type
+    pub const TYPE_CHANGES: &[u8] = b".changes.";
+    /// `.lease.` + name
+    pub const LEASE: &[u8] = b".lease.";
+    /// `.token.` + token
+    pub const TOKEN: &[u8] = b".token.";
+}
+
 /// `<ns>.records` written into `buf` when it fits: the one key name of a
 /// command that needs no other (no allocation).
 pub fn records_into<'a>(ns: &[u8], buf: &'a mut [u8]) -> Option<&'a [u8]> {

@@ -6,7 +6,7 @@
 
 use crate::args::{is_word, parse_name, parse_token};
 use crate::filter::{plan, Filter, Plan};
-use crate::keys::Keys;
+use crate::keys::{suffix, with_key};
 
 /// How a command uses a key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,29 +20,48 @@ pub enum Access {
 /// The keys of one command, each with how it is used.
 pub type Touched = Vec<(Vec<u8>, Access)>;
 
+/// Visits `<ns><suffix><part>` with `access` (the name built on the stack).
+fn key(ns: &[u8], suffix: &[u8], part: &[u8], access: Access, visit: Visit<'_>) -> bool {
+    with_key(ns, suffix, part, |k| visit(k, access))
+}
+
+/// What a caller does with each key; false stops the visit.
+pub type Visit<'v> = &'v mut dyn FnMut(&[u8], Access) -> bool;
+
 /// The keys a write to the namespace reads and writes (a [`super::txn::Txn`]),
-/// plus `<ns>.changes.<type>` for each of `types`.
-fn txn_keys(keys: &Keys, types: &[&[u8]], cluster: bool) -> Touched {
+/// plus `<ns>.changes.<type>` for each of `types` (first seen order).
+fn txn_keys<'a>(
+    ns: &[u8],
+    types: impl Iterator<Item = &'a [u8]> + Clone,
+    cluster: bool,
+    visit: Visit<'_>,
+) -> bool {
     use Access::*;
-    let mut out = vec![
-        (keys.server_version().to_vec(), ReadWrite),
-        (keys.last_version().to_vec(), ReadWrite),
-        (keys.records().to_vec(), ReadWrite),
-        (keys.changes().to_vec(), ReadWrite),
-        (keys.options().to_vec(), Read),
-        (keys.record_types().to_vec(), ReadWrite),
+    let fixed = [
+        (suffix::SERVER_VERSION, ReadWrite),
+        (suffix::LAST_VERSION, ReadWrite),
+        (suffix::RECORDS, ReadWrite),
+        (suffix::CHANGES, ReadWrite),
+        (suffix::OPTIONS, Read),
+        (suffix::RECORD_TYPES, ReadWrite),
     ];
-    if cluster {
-        out.push((keys.marker().to_vec(), ReadWrite));
-    }
-    let mut seen: Vec<&[u8]> = Vec::new();
-    for t in types {
-        if !seen.contains(t) {
-            seen.push(t);
-            out.push((keys.type_changes(t), ReadWrite));
+    for (sfx, access) in fixed {
+        if !key(ns, sfx, b"", access, visit) {
+            return false;
         }
     }
-    out
+    if cluster && !visit(ns, ReadWrite) {
+        return false;
+    }
+    for (i, t) in types.clone().enumerate() {
+        if types.clone().take(i).any(|seen| seen == t) {
+            continue;
+        }
+        if !key(ns, suffix::TYPE_CHANGES, t, ReadWrite, visit) {
+            return false;
+        }
+    }
+    true
 }
 
 /// Value of option `name` among `[NAME value ...]` options (the last one wins).
@@ -61,37 +80,47 @@ fn option<'a>(opts: &[&'a [u8]], name: &str) -> Option<&'a [u8]> {
 /// The keys command `name` (lowercase, e.g. `db.put`) touches with `args`
 /// (the arguments after the command name; `args[0]` is the namespace).
 pub fn touched(name: &str, args: &[&[u8]], cluster: bool) -> Touched {
+    let mut out = Vec::new();
+    visit_touched(name, args, cluster, &mut |k, a| {
+        out.push((k.to_vec(), a));
+        true
+    });
+    out
+}
+
+/// Calls `visit` with each key command `name` (lowercase, e.g. `db.put`)
+/// touches with `args` (after the command name; `args[0]` is the
+/// namespace), building names on the stack; stops when `visit` returns
+/// false. Returns false when stopped.
+pub fn visit_touched(name: &str, args: &[&[u8]], cluster: bool, visit: Visit<'_>) -> bool {
     use Access::*;
     let name = name.strip_prefix("db.").unwrap_or(name);
     let Some(&ns) = args.first() else {
-        return Vec::new();
+        return true;
     };
-    let keys = Keys::new(ns);
     let rest = &args[1..];
-    let lease = |out: &mut Touched| {
-        if let Some(n) = rest.first().and_then(|n| parse_token(n, "name").ok()) {
-            out.push((keys.lease(n), ReadWrite));
-        }
+    let lease = |visit: Visit<'_>| match rest.first().and_then(|n| parse_token(n, "name").ok()) {
+        Some(n) => key(ns, suffix::LEASE, n, ReadWrite, visit),
+        None => true,
+    };
+    let token = |t: Option<&[u8]>, visit: Visit<'_>| match t {
+        Some(t) => key(ns, suffix::TOKEN, t, ReadWrite, visit),
+        None => true,
     };
     match name {
         "put" => {
-            let Ok((_, token, records)) = super::write::leading_options(rest, 3) else {
-                return txn_keys(&keys, &[], cluster);
+            let Ok((_, tk, records)) = super::write::leading_options(rest, 3) else {
+                return txn_keys(ns, [].into_iter(), cluster, visit);
             };
-            let types: Vec<&[u8]> = records.chunks(3).map(|c| c[0]).collect();
-            let mut out = txn_keys(&keys, &types, cluster);
-            if let Some(t) = token {
-                out.push((keys.token(t), ReadWrite));
-            }
-            out
+            txn_keys(ns, records.chunks(3).map(|c| c[0]), cluster, visit) && token(tk, visit)
         }
         "write" => {
             // [TOKEN <t>] then PUT <type> <id> <payload> [IF <v>] | DEL <type> <id> [IF <v>] ...
             let mut types: Vec<&[u8]> = Vec::new();
-            let mut token = None;
+            let mut tk = None;
             let mut i = 0;
             if rest.len() >= 2 && is_word(rest[0], "TOKEN") {
-                token = Some(rest[1]);
+                tk = Some(rest[1]);
                 i = 2;
             }
             while i < rest.len() {
@@ -111,57 +140,56 @@ pub fn touched(name: &str, args: &[&[u8]], cluster: bool) -> Touched {
                     i += 2;
                 }
             }
-            let mut out = txn_keys(&keys, &types, cluster);
-            if let Some(t) = token.and_then(|t| parse_token(t, "TOKEN").ok()) {
-                out.push((keys.token(t), ReadWrite));
-            }
-            out
+            txn_keys(ns, types.iter().copied(), cluster, visit)
+                && token(tk.and_then(|t| parse_token(t, "TOKEN").ok()), visit)
         }
-        "check" => vec![
-            (keys.server_version().to_vec(), Read),
-            (keys.last_version().to_vec(), Read),
-            (keys.records().to_vec(), Read),
-            (keys.changes().to_vec(), Read),
-            (keys.options().to_vec(), Read),
-            (keys.record_types().to_vec(), Read),
-        ],
-        "delete" => {
-            let types: Vec<&[u8]> = rest.chunks(2).map(|c| c[0]).collect();
-            txn_keys(&keys, &types, cluster)
-        }
+        "check" => [
+            suffix::SERVER_VERSION,
+            suffix::LAST_VERSION,
+            suffix::RECORDS,
+            suffix::CHANGES,
+            suffix::OPTIONS,
+            suffix::RECORD_TYPES,
+        ]
+        .into_iter()
+        .all(|sfx| key(ns, sfx, b"", Read, visit)),
+        "delete" => txn_keys(ns, rest.chunks(2).map(|c| c[0]), cluster, visit),
         "setoptions" => {
-            let mut out = txn_keys(&keys, &rest[..rest.len().min(1)], cluster);
-            out.retain(|(k, _)| k != keys.options());
-            out.push((keys.options().to_vec(), ReadWrite));
-            out
+            // The options hash is written here, not only read.
+            txn_keys(
+                ns,
+                rest[..rest.len().min(1)].iter().copied(),
+                cluster,
+                &mut |k, a| {
+                    if with_key(ns, suffix::OPTIONS, b"", |o| k == o) {
+                        true
+                    } else {
+                        visit(k, a)
+                    }
+                },
+            ) && key(ns, suffix::OPTIONS, b"", ReadWrite, visit)
         }
-        "lease" => {
-            let mut out = Vec::new();
-            lease(&mut out);
-            if cluster {
-                out.push((keys.marker().to_vec(), ReadWrite));
-            }
-            out
-        }
-        "release" => {
-            let mut out = Vec::new();
-            lease(&mut out);
-            out
-        }
-        "get" => vec![(keys.records().to_vec(), Read)],
-        "getoptions" => vec![(keys.options().to_vec(), Read)],
-        "types" => vec![(keys.record_types().to_vec(), Read)],
-        "versions" | "sync" => vec![
-            (keys.server_version().to_vec(), Read),
-            (keys.last_version().to_vec(), Read),
-            (keys.changes().to_vec(), Read),
-        ],
+        "lease" => lease(visit) && (!cluster || visit(ns, ReadWrite)),
+        "release" => lease(visit),
+        "get" => key(ns, suffix::RECORDS, b"", Read, visit),
+        "getoptions" => key(ns, suffix::OPTIONS, b"", Read, visit),
+        "types" => key(ns, suffix::RECORD_TYPES, b"", Read, visit),
+        "versions" | "sync" => [
+            suffix::SERVER_VERSION,
+            suffix::LAST_VERSION,
+            suffix::CHANGES,
+        ]
+        .into_iter()
+        .all(|sfx| key(ns, sfx, b"", Read, visit)),
         "synclatest" => {
-            let mut out = vec![
-                (keys.server_version().to_vec(), Read),
-                (keys.last_version().to_vec(), Read),
-                (keys.records().to_vec(), Read),
+            let fixed = [
+                suffix::SERVER_VERSION,
+                suffix::LAST_VERSION,
+                suffix::RECORDS,
             ];
+            if !fixed.into_iter().all(|sfx| key(ns, sfx, b"", Read, visit)) {
+                return false;
+            }
             let rtype = option(rest, "TYPE").and_then(|t| parse_name(t, "TYPE").ok());
             let filter = match option(rest, "FILTER") {
                 Some(f) => Filter::parse(f).ok(),
@@ -171,14 +199,14 @@ pub fn touched(name: &str, args: &[&[u8]], cluster: bool) -> Touched {
                 Some(Plan::ScanType(t)) => Some(t),
                 _ => rtype.map(str::to_string),
             };
-            if let Some(t) = scanned {
-                out.push((keys.type_changes(t.as_bytes()), Read));
+            match scanned {
+                Some(t) => key(ns, suffix::TYPE_CHANGES, t.as_bytes(), Read, visit),
+                None => true,
             }
-            out
         }
         // A command without its own entry is checked as a write of the
         // namespace's fixed keys (fail closed).
-        _ => txn_keys(&keys, &[], cluster),
+        _ => txn_keys(ns, [].into_iter(), cluster, visit),
     }
 }
 
