@@ -22,8 +22,10 @@ pub const MAX_BYTES: usize = 1 << 20;
 const MAX_NAME_BYTES: usize = 4096;
 
 thread_local! {
-    static OLDEST: RefCell<HashMap<(i32, Vec<u8>), i64>> = RefCell::new(HashMap::new());
+    /// Database -> namespace -> hint (looked up without copying the name).
+    static OLDEST: RefCell<HashMap<i32, HashMap<Vec<u8>, i64>>> = RefCell::new(HashMap::new());
     static BYTES: Cell<usize> = const { Cell::new(0) };
+    static ENTRIES: Cell<usize> = const { Cell::new(0) };
 }
 
 fn db(ctx: &Context) -> i32 {
@@ -36,8 +38,8 @@ pub fn get(ctx: &Context, ns: &[u8]) -> Option<i64> {
     if ns.len() > MAX_NAME_BYTES {
         return None;
     }
-    let key = (db(ctx), ns.to_vec());
-    OLDEST.with(|m| m.borrow().get(&key).copied())
+    let db = db(ctx);
+    OLDEST.with(|m| m.borrow().get(&db).and_then(|n| n.get(ns)).copied())
 }
 
 /// Records (or forgets) the hint for `ns`.
@@ -45,24 +47,33 @@ pub fn set(ctx: &Context, ns: &[u8], oldest_us: Option<i64>) {
     if ns.len() > MAX_NAME_BYTES {
         return;
     }
-    let key = (db(ctx), ns.to_vec());
+    let db = db(ctx);
     OLDEST.with(|m| {
         let mut m = m.borrow_mut();
         match oldest_us {
             Some(t) => {
-                if !m.contains_key(&key) {
-                    if m.len() >= MAX_ENTRIES || BYTES.get() + ns.len() > MAX_BYTES {
-                        m.clear();
-                        m.shrink_to_fit();
-                        BYTES.set(0);
-                    }
-                    BYTES.set(BYTES.get() + ns.len());
+                if let Some(slot) = m.get_mut(&db).and_then(|n| n.get_mut(ns)) {
+                    *slot = t;
+                    return;
                 }
-                m.insert(key, t);
+                if ENTRIES.get() >= MAX_ENTRIES || BYTES.get() + ns.len() > MAX_BYTES {
+                    m.clear();
+                    m.shrink_to_fit();
+                    BYTES.set(0);
+                    ENTRIES.set(0);
+                }
+                BYTES.set(BYTES.get() + ns.len());
+                ENTRIES.set(ENTRIES.get() + 1);
+                m.entry(db).or_default().insert(ns.to_vec(), t);
             }
             None => {
-                if m.remove(&key).is_some() {
+                let Some(n) = m.get_mut(&db) else { return };
+                if n.remove(ns).is_some() {
                     BYTES.set(BYTES.get().saturating_sub(ns.len()));
+                    ENTRIES.set(ENTRIES.get().saturating_sub(1));
+                }
+                if n.is_empty() {
+                    m.remove(&db);
                 }
             }
         }
@@ -82,9 +93,10 @@ pub fn forget_db(dbnum: i32) {
         if dbnum < 0 {
             m.clear();
         } else {
-            m.retain(|(d, _), _| *d != dbnum);
+            m.remove(&dbnum);
         }
         m.shrink_to_fit();
-        BYTES.set(m.keys().map(|(_, ns)| ns.len()).sum());
+        BYTES.set(m.values().flat_map(|n| n.keys()).map(Vec::len).sum());
+        ENTRIES.set(m.values().map(HashMap::len).sum());
     });
 }

@@ -131,6 +131,11 @@ impl Keys {
         k
     }
 
+    /// Runs `f` with `<ns>.changes.<type>`, built on the stack when short.
+    pub fn with_type_changes<R>(&self, record_type: &[u8], f: impl FnOnce(&[u8]) -> R) -> R {
+        with_key(self.ns(), suffix::TYPE_CHANGES, record_type, f)
+    }
+
     /// `<ns>.options` (hash `<type>` -> Options).
     pub fn options(&self) -> &[u8] {
         self.name(OPTIONS)

@@ -81,11 +81,8 @@ impl<'k> Txn<'k> {
 
     /// Type-checks `<ns>.changes.<type>`.
     pub fn check_type(&self, store: &mut impl Store, rtype: &str) -> DbResult<()> {
-        expect_kind(
-            store,
-            &self.keys.type_changes(rtype.as_bytes()),
-            KeyKind::ZSet,
-        )
+        self.keys
+            .with_type_changes(rtype.as_bytes(), |k| expect_kind(store, k, KeyKind::ZSet))
     }
 
     /// The namespace's keys.
@@ -198,7 +195,7 @@ impl<'k> Txn<'k> {
         // (A bit per type; types past the 64th always get the check.)
         let mut known = 0u64;
         for (i, t) in self.types.iter().enumerate().take(64) {
-            if issued && store.kind(&keys.type_changes(t.as_bytes())) == KeyKind::ZSet {
+            if issued && keys.with_type_changes(t.as_bytes(), |k| store.kind(k)) == KeyKind::ZSet {
                 known |= 1 << i;
             }
         }
@@ -242,7 +239,7 @@ impl<'k> Txn<'k> {
                 .map(|(s, m)| (*s, m.as_slice()))
                 .collect();
             if !kept.is_empty() {
-                store.zadd(&keys.type_changes(rtype.as_bytes()), &kept);
+                keys.with_type_changes(rtype.as_bytes(), |k| store.zadd(k, &kept));
             }
         }
         let fields: Vec<&[u8]> = self
