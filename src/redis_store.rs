@@ -333,18 +333,27 @@ impl<'c> RedisStore<'c> {
         unsafe { raw::RedisModule_KeyType.expect("KeyType")(k) }
     }
 
-    /// Propagates `cmd argv...` to replicas and the AOF (`format` "v"), or to
-    /// replicas only ("vA"). Redis takes its own references to the strings.
-    fn replicate(&self, cmd: &CStr, format: &CStr, argv: &mut [*mut RedisModuleString]) {
-        // SAFETY: "v" takes (RedisModuleString **argv, size_t argc).
+    /// Propagates `cmd argv...` to replicas and the AOF, or to replicas
+    /// only when `aof` is false. Redis takes its own references to the
+    /// strings. Up to four arguments go one by one ("sss"), which lets
+    /// Redis size its argument vector once (a vector, "v", grows it again).
+    fn replicate(&self, cmd: &CStr, aof: bool, argv: &[*mut RedisModuleString]) {
+        // SAFETY: API pointers are filled once at load.
+        let f = unsafe { raw::RedisModule_Replicate }.expect("Replicate");
+        let ctx = self.raw_ctx();
+        let c = cmd.as_ptr();
+        // SAFETY: each format letter "s" takes one RedisModuleString*, "v"
+        // takes (RedisModuleString **argv, size_t argc); "A" takes none.
         unsafe {
-            raw::RedisModule_Replicate.expect("Replicate")(
-                self.raw_ctx(),
-                cmd.as_ptr(),
-                format.as_ptr(),
-                argv.as_mut_ptr(),
-                argv.len(),
-            );
+            match (argv, aof) {
+                ([a], true) => f(ctx, c, c"s".as_ptr(), *a),
+                ([a, b], true) => f(ctx, c, c"ss".as_ptr(), *a, *b),
+                ([a, b], false) => f(ctx, c, c"ssA".as_ptr(), *a, *b),
+                ([a, b, d], true) => f(ctx, c, c"sss".as_ptr(), *a, *b, *d),
+                ([a, b, d, e], true) => f(ctx, c, c"ssss".as_ptr(), *a, *b, *d, *e),
+                (_, true) => f(ctx, c, c"v".as_ptr(), argv.as_ptr(), argv.len()),
+                (_, false) => f(ctx, c, c"vA".as_ptr(), argv.as_ptr(), argv.len()),
+            };
         }
     }
 
@@ -415,7 +424,7 @@ impl<'c> RedisStore<'c> {
         argv.clear();
         argv.push(self.open[i].rname.ptr);
         argv.extend(self.strs.iter().map(|s| s.ptr));
-        self.replicate(cmd, c"v", &mut argv);
+        self.replicate(cmd, true, &argv);
         self.argv = argv;
         self.strs.clear();
     }
@@ -494,8 +503,8 @@ impl<'c> RedisStore<'c> {
         self.call(cmd, args);
         let ctx = self.raw_ctx();
         let strs: Vec<RStr> = args.iter().map(|a| RStr::new(ctx, a)).collect();
-        let mut argv: Vec<*mut RedisModuleString> = strs.iter().map(|s| s.ptr).collect();
-        self.replicate(ccmd, c"v", &mut argv);
+        let argv: Vec<*mut RedisModuleString> = strs.iter().map(|s| s.ptr).collect();
+        self.replicate(ccmd, true, &argv);
     }
 
     /// `RedisModule_Call` without propagation (the caller replicates).
@@ -976,7 +985,7 @@ impl Store for RedisStore<'_> {
         // SAFETY: valid strings.
         unsafe { raw::RedisModule_PublishMessage.expect("PublishMessage")(ctx, c.ptr, m.ptr) };
         // Like a native PUBLISH: subscribers on replicas get it too; the AOF does not.
-        self.replicate(c"PUBLISH", c"vA", &mut [c.ptr, m.ptr]);
+        self.replicate(c"PUBLISH", false, &[c.ptr, m.ptr]);
     }
 
     fn notify(&mut self, event: &str, key: &[u8]) {

@@ -34,6 +34,9 @@ pub struct WriteStats {
     pub oldest_change_us: Option<i64>,
 }
 
+/// A `changes.<type>` member to add: (score, id).
+type TypeAdd = (f64, Vec<u8>);
+
 /// The pending writes of one command to one namespace.
 pub struct Txn<'k> {
     keys: &'k Keys,
@@ -45,7 +48,8 @@ pub struct Txn<'k> {
     record_sets: Vec<(Vec<u8>, usize)>,
     /// `records` field and the index in `changes` of the tombstone.
     record_dels: Vec<(Vec<u8>, usize)>,
-    type_adds: BTreeMap<String, Vec<(f64, Vec<u8>)>>,
+    /// Per type (sorted by type), the `changes.<type>` members to add.
+    type_adds: Vec<(String, Vec<TypeAdd>)>,
     type_rems: BTreeMap<Vec<u8>, Vec<Vec<u8>>>,
     types: Vec<String>,
     options: Vec<(String, Option<Vec<u8>>)>,
@@ -70,7 +74,7 @@ impl<'k> Txn<'k> {
             changes: Vec::new(),
             record_sets: Vec::new(),
             record_dels: Vec::new(),
-            type_adds: BTreeMap::new(),
+            type_adds: Vec::new(),
             type_rems: BTreeMap::new(),
             types: Vec::new(),
             options: Vec::new(),
@@ -124,11 +128,12 @@ impl<'k> Txn<'k> {
             .push((record_field(rtype, id), self.changes.len()));
         self.changes.push((v, bytes));
         let add = (type_score(self.env.now_us), id.as_bytes().to_vec());
-        match self.type_adds.get_mut(rtype) {
-            Some(adds) => adds.push(add),
-            None => {
-                self.type_adds.insert(rtype.to_string(), vec![add]);
-            }
+        match self
+            .type_adds
+            .binary_search_by(|(t, _)| t.as_str().cmp(rtype))
+        {
+            Ok(i) => self.type_adds[i].1.push(add),
+            Err(i) => self.type_adds.insert(i, (rtype.to_string(), vec![add])),
         }
         self.note_type(rtype);
         self.stats.puts += 1;
@@ -218,28 +223,26 @@ impl<'k> Txn<'k> {
         // operation left it (only a command that does both needs to look).
         let last_op = self.last_ops();
         let live = |field: &[u8]| last_op.as_ref().and_then(|m| m.get(field).copied());
-        let sets: Vec<&(Vec<u8>, usize)> = self
-            .record_sets
-            .iter()
-            .filter(|(f, i)| live(f).is_none_or(|(last, _)| last == *i))
-            .collect();
-        if !sets.is_empty() {
-            let pairs = sets
-                .iter()
-                .map(|(f, i)| (f.as_slice(), self.changes[*i].1.as_slice()));
-            with_slice(sets.len(), pairs, |pairs| store.hset(keys.records(), pairs));
+        let set_live = |(f, i): &&(Vec<u8>, usize)| live(f).is_none_or(|(last, _)| last == *i);
+        let sets = self.record_sets.iter().filter(set_live);
+        let n = sets.clone().count();
+        if n > 0 {
+            let pairs = sets.map(|(f, i)| (f.as_slice(), self.changes[*i].1.as_slice()));
+            with_slice(n, pairs, |pairs| store.hset(keys.records(), pairs));
         }
         for (rtype, adds) in &self.type_adds {
-            let kept: Vec<(f64, &[u8])> = adds
+            let kept = adds
                 .iter()
                 .filter(|(_, m)| {
                     last_op.is_none()
                         || live(&member_field(rtype.as_bytes(), m)).is_some_and(|(_, put)| put)
                 })
-                .map(|(s, m)| (*s, m.as_slice()))
-                .collect();
-            if !kept.is_empty() {
-                keys.with_type_changes(rtype.as_bytes(), |k| store.zadd(k, &kept));
+                .map(|(s, m)| (*s, m.as_slice()));
+            let n = kept.clone().count();
+            if n > 0 {
+                with_slice(n, kept, |kept| {
+                    keys.with_type_changes(rtype.as_bytes(), |k| store.zadd(k, kept))
+                });
             }
         }
         let fields: Vec<&[u8]> = self

@@ -120,18 +120,15 @@ pub fn leading_options<'a>(args: &'a [&'a [u8]], group: usize) -> DbResult<Leadi
     Ok((expect, token, rest))
 }
 
-/// Attaches conditions (one per operation) to `ops`.
-pub fn with_conditions<'a>(
-    ops: Vec<Op<'a>>,
-    expect: Option<Vec<Expect>>,
-) -> DbResult<Vec<(Op<'a>, Expect)>> {
-    match expect {
-        None => Ok(ops.into_iter().map(|o| (o, Expect::Any)).collect()),
-        Some(e) if e.len() == ops.len() => Ok(ops.into_iter().zip(e).collect()),
-        Some(e) => Err(DbError::arg(
+/// Checks that `IF` lists one condition per record.
+pub fn conditions_match(conditions: usize, records: usize) -> DbResult<()> {
+    if conditions == records {
+        Ok(())
+    } else {
+        Err(DbError::arg(
             "IF",
-            format!("lists {} versions for {} records", e.len(), ops.len()),
-        )),
+            format!("lists {conditions} versions for {records} records"),
+        ))
     }
 }
 
