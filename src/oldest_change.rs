@@ -25,7 +25,6 @@ thread_local! {
     /// Database -> namespace -> hint (looked up without copying the name).
     static OLDEST: RefCell<HashMap<i32, HashMap<Vec<u8>, i64>>> = RefCell::new(HashMap::new());
     static BYTES: Cell<usize> = const { Cell::new(0) };
-    static ENTRIES: Cell<usize> = const { Cell::new(0) };
 }
 
 fn db(ctx: &Context) -> i32 {
@@ -56,21 +55,19 @@ pub fn set(ctx: &Context, ns: &[u8], oldest_us: Option<i64>) {
                     *slot = t;
                     return;
                 }
-                if ENTRIES.get() >= MAX_ENTRIES || BYTES.get() + ns.len() > MAX_BYTES {
+                let entries: usize = m.values().map(HashMap::len).sum();
+                if entries >= MAX_ENTRIES || BYTES.get() + ns.len() > MAX_BYTES {
                     m.clear();
                     m.shrink_to_fit();
                     BYTES.set(0);
-                    ENTRIES.set(0);
                 }
                 BYTES.set(BYTES.get() + ns.len());
-                ENTRIES.set(ENTRIES.get() + 1);
                 m.entry(db).or_default().insert(ns.to_vec(), t);
             }
             None => {
                 let Some(n) = m.get_mut(&db) else { return };
                 if n.remove(ns).is_some() {
                     BYTES.set(BYTES.get().saturating_sub(ns.len()));
-                    ENTRIES.set(ENTRIES.get().saturating_sub(1));
                 }
                 if n.is_empty() {
                     m.remove(&db);
@@ -97,6 +94,5 @@ pub fn forget_db(dbnum: i32) {
         }
         m.shrink_to_fit();
         BYTES.set(m.values().flat_map(|n| n.keys()).map(Vec::len).sum());
-        ENTRIES.set(m.values().map(HashMap::len).sum());
     });
 }

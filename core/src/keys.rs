@@ -124,11 +124,7 @@ impl Keys {
 
     /// `<ns>.changes.<type>` (zset of live ids by modified_at).
     pub fn type_changes(&self, record_type: &[u8]) -> Vec<u8> {
-        let mut k = Vec::with_capacity(self.ns_len + 9 + record_type.len());
-        k.extend_from_slice(self.ns());
-        k.extend_from_slice(b".changes.");
-        k.extend_from_slice(record_type);
-        k
+        [self.ns(), suffix::TYPE_CHANGES, record_type].concat()
     }
 
     /// Runs `f` with `<ns>.changes.<type>`, built on the stack when short.
@@ -143,20 +139,12 @@ impl Keys {
 
     /// `<ns>.lease.<name>` (string holding the lease id).
     pub fn lease(&self, name: &[u8]) -> Vec<u8> {
-        let mut k = Vec::with_capacity(self.ns_len + 7 + name.len());
-        k.extend_from_slice(self.ns());
-        k.extend_from_slice(b".lease.");
-        k.extend_from_slice(name);
-        k
+        [self.ns(), suffix::LEASE, name].concat()
     }
 
     /// `<ns>.token.<token>` (string: a remembered write, with an expiry).
     pub fn token(&self, token: &[u8]) -> Vec<u8> {
-        let mut k = Vec::with_capacity(self.ns_len + 7 + token.len());
-        k.extend_from_slice(self.ns());
-        k.extend_from_slice(b".token.");
-        k.extend_from_slice(token);
-        k
+        [self.ns(), suffix::TOKEN, token].concat()
     }
 
     /// `<ns>.record_types` (set).
@@ -201,17 +189,6 @@ pub mod suffix {
     pub const LEASE: &[u8] = b".lease.";
     /// `.token.` + token
     pub const TOKEN: &[u8] = b".token.";
-}
-
-/// `<ns>.records` written into `buf` when it fits: the one key name of a
-/// command that needs no other (no allocation).
-pub fn records_into<'a>(ns: &[u8], buf: &'a mut [u8]) -> Option<&'a [u8]> {
-    let suffix = SUFFIXES[RECORDS];
-    let len = ns.len() + suffix.len();
-    let out = buf.get_mut(..len)?;
-    out[..ns.len()].copy_from_slice(ns);
-    out[ns.len()..].copy_from_slice(suffix);
-    Some(out)
 }
 
 /// Runs `f` with the `records` field `<type>/<id>`, built on the stack
@@ -269,12 +246,15 @@ mod tests {
         assert_eq!(k.last_version(), b"{pomerium_v3}.last_version");
         assert_eq!(k.options(), b"{pomerium_v3}.options");
         assert_eq!(k.record_types(), b"{pomerium_v3}.record_types");
-        let mut buf = [0u8; 32];
         assert_eq!(
-            records_into(b"{pomerium_v3}", &mut buf),
-            Some(&b"{pomerium_v3}.records"[..])
+            with_key(b"{pomerium_v3}", suffix::RECORDS, b"", <[u8]>::to_vec),
+            b"{pomerium_v3}.records"
         );
-        assert_eq!(records_into(b"{pomerium_v3}", &mut [0u8; 8]), None);
+        let long = vec![b'n'; 300];
+        assert_eq!(
+            with_key(&long, suffix::TYPE_CHANGES, b"t", <[u8]>::to_vec),
+            [&long[..], b".changes.t"].concat()
+        );
         let empty = Keys::new(b"");
         assert_eq!(empty.records(), b".records");
         assert_eq!(empty.record_types(), b".record_types");

@@ -163,7 +163,7 @@ pub fn stamp(bytes: &[u8]) -> Option<i64> {
 }
 
 /// Stored record bytes read in place, without decoding (no allocation).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct View<'a> {
     /// Field 1.
     pub version: u64,
@@ -208,14 +208,7 @@ fn merge_any<'a>(bytes: &'a [u8], value: &mut &'a [u8]) -> bool {
 /// None when the bytes use an encoding this reader does not take (which
 /// [`decode`] then judges: groups in unknown fields) or are malformed.
 pub fn view(bytes: &[u8]) -> Option<View<'_>> {
-    let mut v = View {
-        version: 0,
-        rtype: "",
-        id: "",
-        data: None,
-        modified_at: None,
-        deleted_at: None,
-    };
+    let mut v = View::default();
     // (seconds, nanos) of each timestamp, when present.
     let mut modified: Option<(i64, i32)> = None;
     let mut deleted: Option<(i64, i32)> = None;
@@ -246,7 +239,7 @@ pub fn view(bytes: &[u8]) -> Option<View<'_>> {
     ok.then_some(v)
 }
 
-/// The `MAP` format of a record read in place (see [`map_reply`]).
+/// The `MAP` format: type, id, version, modified_at, deleted_at, data.
 pub fn view_reply(v: &View<'_>) -> Reply {
     let ts = |t: Option<i64>| t.map_or(Reply::Null, Reply::Int);
     Reply::Map(vec![
@@ -313,20 +306,16 @@ pub fn formatted<B: AsRef<[u8]> + Into<Vec<u8>>>(
     }
 }
 
-/// The `MAP` format: type, id, version, modified_at, deleted_at, data.
+/// The `MAP` format of a decoded record (see [`view_reply`]).
 pub fn map_reply(record: Record) -> Reply {
-    let ts = |t: Option<Timestamp>| t.map_or(Reply::Null, |t| Reply::Int(micros(&t)));
-    Reply::Map(vec![
-        (Reply::Name("type"), Reply::Bulk(record.r#type.into_bytes())),
-        (Reply::Name("id"), Reply::Bulk(record.id.into_bytes())),
-        (Reply::Name("version"), Reply::uint(record.version)),
-        (Reply::Name("modified_at"), ts(record.modified_at)),
-        (Reply::Name("deleted_at"), ts(record.deleted_at)),
-        (
-            Reply::Name("data"),
-            record.data.map_or(Reply::Null, |d| Reply::Bulk(d.value)),
-        ),
-    ])
+    view_reply(&View {
+        version: record.version,
+        rtype: &record.r#type,
+        id: &record.id,
+        data: record.data.as_ref().map(|d| d.value.as_slice()),
+        modified_at: record.modified_at.as_ref().map(micros),
+        deleted_at: record.deleted_at.as_ref().map(micros),
+    })
 }
 
 /// Printable form of a binary key or field for error messages.

@@ -17,9 +17,6 @@ pub enum Access {
     ReadWrite,
 }
 
-/// The keys of one command, each with how it is used.
-pub type Touched = Vec<(Vec<u8>, Access)>;
-
 /// Visits `<ns><suffix><part>` with `access` (the name built on the stack).
 fn key(ns: &[u8], suffix: &[u8], part: &[u8], access: Access, visit: Visit<'_>) -> bool {
     with_key(ns, suffix, part, |k| visit(k, access))
@@ -53,8 +50,17 @@ fn txn_keys<'a>(
     if cluster && !visit(ns, ReadWrite) {
         return false;
     }
+    // Each type once: a scan of the earlier ones for a few, a set for many
+    // (a call may carry thousands of records).
+    let many = types.clone().nth(32).is_some();
+    let mut seen = std::collections::HashSet::new();
     for (i, t) in types.clone().enumerate() {
-        if types.clone().take(i).any(|seen| seen == t) {
+        let dup = if many {
+            !seen.insert(t)
+        } else {
+            types.clone().take(i).any(|s| s == t)
+        };
+        if dup {
             continue;
         }
         if !key(ns, suffix::TYPE_CHANGES, t, ReadWrite, visit) {
@@ -75,17 +81,6 @@ fn option<'a>(opts: &[&'a [u8]], name: &str) -> Option<&'a [u8]> {
         i += 2;
     }
     found
-}
-
-/// The keys command `name` (lowercase, e.g. `db.put`) touches with `args`
-/// (the arguments after the command name; `args[0]` is the namespace).
-pub fn touched(name: &str, args: &[&[u8]], cluster: bool) -> Touched {
-    let mut out = Vec::new();
-    visit_touched(name, args, cluster, &mut |k, a| {
-        out.push((k.to_vec(), a));
-        true
-    });
-    out
 }
 
 /// Calls `visit` with each key command `name` (lowercase, e.g. `db.put`)
@@ -214,6 +209,19 @@ pub fn visit_touched(name: &str, args: &[&[u8]], cluster: bool, visit: Visit<'_>
 mod tests {
     use super::*;
 
+    /// The keys of one command, each with how it is used.
+    type Touched = Vec<(Vec<u8>, Access)>;
+
+    /// The keys command `name` touches with `args`, collected.
+    fn touched(name: &str, args: &[&[u8]], cluster: bool) -> Touched {
+        let mut out = Vec::new();
+        visit_touched(name, args, cluster, &mut |k, a| {
+            out.push((k.to_vec(), a));
+            true
+        });
+        out
+    }
+
     fn names(t: &Touched) -> Vec<String> {
         t.iter()
             .map(|(k, a)| format!("{}:{a:?}", String::from_utf8_lossy(k)))
@@ -285,5 +293,21 @@ mod tests {
             assert!(names(&w).contains(&k.to_string()), "{k} in {:?}", names(&w));
         }
         assert_eq!(touched("check", &[b"n"], false).len(), 6);
+        // Many records: each type's set once, in first-seen order.
+        let types: Vec<Vec<u8>> = (0..120)
+            .map(|i| format!("t{}", i % 40).into_bytes())
+            .collect();
+        let mut args: Vec<&[u8]> = vec![b"n"];
+        for t in &types {
+            args.extend([t.as_slice(), b"i", b"v"]);
+        }
+        let sets: Vec<String> = names(&touched("db.put", &args, false))
+            .into_iter()
+            .filter(|k| k.starts_with("n.changes."))
+            .collect();
+        let want: Vec<String> = (0..40)
+            .map(|i| format!("n.changes.t{i}:ReadWrite"))
+            .collect();
+        assert_eq!(sets, want);
     }
 }

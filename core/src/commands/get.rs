@@ -3,7 +3,7 @@
 use super::{arity, expect_kind};
 use crate::args::{is_word, parse_name, Opts};
 use crate::error::{DbError, DbResult};
-use crate::keys::{records_into, with_record_field, Keys};
+use crate::keys::{suffix, with_key, with_record_field};
 use crate::record::{self, show, Format};
 use crate::reply::Reply;
 use crate::store::{KeyKind, Store};
@@ -29,28 +29,21 @@ pub fn run(store: &mut impl Store, args: &[&[u8]]) -> DbResult<Reply> {
     let rtype = parse_name(args[1], "type")?;
     let id = parse_name(args[2], "id")?;
     let format = parse_format_only(&args[3..])?;
-    let mut name = [0u8; 256];
-    let keys;
-    let records = match records_into(args[0], &mut name) {
-        Some(records) => records,
-        None => {
-            keys = Keys::new(args[0]);
-            keys.records()
-        }
-    };
-    expect_kind(store, records, KeyKind::Hash)?;
-    // A field that belongs to another (type, id) reads as absent; the value
-    // is borrowed (MAP decodes it in place, PROTO copies it once).
-    let mut reply = Ok(None);
-    with_record_field(rtype, id, |field| {
-        store.hget_with(records, field, &mut |bytes| {
-            reply = record::formatted(
-                bytes,
-                format,
-                |t, i| (t, i) == (rtype, id),
-                || format!("{} field {}", show(records), show(field)),
-            );
-        })
-    });
-    Ok(reply?.unwrap_or(Reply::Null))
+    with_key(args[0], suffix::RECORDS, b"", |records| {
+        expect_kind(store, records, KeyKind::Hash)?;
+        // A field that belongs to another (type, id) reads as absent; the value
+        // is borrowed (MAP reads it in place, PROTO copies it once).
+        let mut reply = Ok(None);
+        with_record_field(rtype, id, |field| {
+            store.hget_with(records, field, &mut |bytes| {
+                reply = record::formatted(
+                    bytes,
+                    format,
+                    |t, i| (t, i) == (rtype, id),
+                    || format!("{} field {}", show(records), show(field)),
+                );
+            })
+        });
+        Ok(reply?.unwrap_or(Reply::Null))
+    })
 }

@@ -263,7 +263,7 @@ impl<'k> Txn<'k> {
                 .map(Vec::as_slice)
                 .collect();
             if !members.is_empty() {
-                store.zrem(&keys.type_changes(rtype), &members);
+                keys.with_type_changes(rtype, |k| store.zrem(k, &members));
             }
         }
         if issued {
